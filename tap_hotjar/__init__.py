@@ -1,0 +1,1 @@
+"""tap-hotjar: a Singer tap for Hotjar surveys, built on singer-sdk."""

@@ -1,0 +1,3 @@
+from tap_hotjar.cli import main
+
+main()

@@ -1,0 +1,128 @@
+"""OAuth client-credentials authentication for the Hotjar API."""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+
+import requests
+import urllib3
+from singer_sdk.authenticators import OAuthAuthenticator
+from singer_sdk.helpers._util import utc_now
+
+from tap_hotjar.errors import HotjarAuthError, describe_error_body
+
+if t.TYPE_CHECKING:
+    from singer_sdk.streams import RESTStream
+
+# Seconds before expiry at which a token counts as stale. The SDK checks expiry
+# with no margin, so a token could expire between the check and the request.
+MAX_EXPIRY_MARGIN = 60.0
+EXPIRY_MARGIN_FRACTION = 0.1
+
+
+class HotjarAuthenticator(OAuthAuthenticator):
+    """One token per run, shared by every stream (see `for_stream`)."""
+
+    _instance: t.ClassVar[HotjarAuthenticator | None] = None
+    _instance_key: t.ClassVar[tuple | None] = None
+
+    def __init__(self, *, api_url: str, client_id: str, client_secret: str) -> None:
+        super().__init__(
+            auth_endpoint=f"{api_url}/v1/oauth/token",
+            client_id=client_id,
+            client_secret=client_secret,
+        )
+        # The SDK only retries the token request over https, and not on 429/5xx.
+        retry = urllib3.Retry(
+            total=6,
+            backoff_factor=0.5,
+            status_forcelist=(429, 500, 502, 503, 504),
+            allowed_methods=["POST"],
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        adapter = requests.adapters.HTTPAdapter(max_retries=retry)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_stream(cls, stream: RESTStream) -> HotjarAuthenticator:
+        """Return the run's shared authenticator, creating it on first use."""
+        config = stream.config
+        key = (config["api_url"], config["client_id"], config["client_secret"])
+        if cls._instance is None or cls._instance_key != key:
+            cls._instance = cls(
+                api_url=config["api_url"],
+                client_id=config["client_id"],
+                client_secret=config["client_secret"],
+            )
+            cls._instance_key = key
+        return cls._instance
+
+    @property
+    def oauth_request_body(self) -> dict:
+        return {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        }
+
+    def is_token_valid(self) -> bool:
+        if self.last_refreshed is None or self.access_token is None:
+            return False
+        if not self.expires_in:
+            return True
+        margin = min(MAX_EXPIRY_MARGIN, self.expires_in * EXPIRY_MARGIN_FRACTION)
+        age = (utc_now() - self.last_refreshed).total_seconds()
+        return age < self.expires_in - margin
+
+    def invalidate(self) -> None:
+        """Forget the token so that the next request fetches a new one."""
+        with self._lock:
+            self.access_token = None
+            self.last_refreshed = None
+
+    def authenticate_request(
+        self,
+        request: requests.PreparedRequest,
+    ) -> requests.PreparedRequest:
+        # Streams may request from several threads; one refresh at a time.
+        with self._lock:
+            if not self.is_token_valid():
+                self.update_access_token()
+            request.headers["Authorization"] = f"Bearer {self.access_token}"
+        return request
+
+    def update_access_token(self) -> None:
+        try:
+            super().update_access_token()
+        except RuntimeError as exc:
+            raise HotjarAuthError(self._token_failure_message(exc)) from None
+        except requests.exceptions.RequestException as exc:
+            msg = (
+                f"Could not reach the Hotjar token endpoint {self.auth_endpoint}: "
+                f"{type(exc).__name__}"
+            )
+            raise HotjarAuthError(msg) from None
+        except (ValueError, KeyError):
+            msg = (
+                f"The Hotjar token endpoint {self.auth_endpoint} answered without "
+                "a valid access_token"
+            )
+            raise HotjarAuthError(msg) from None
+
+    def handle_error(self, *, content: str, status_code: int | None) -> None:
+        # The SDK logs the raw body here; keep it for the exception instead.
+        self._last_error = (status_code, content)
+
+    def _token_failure_message(self, exc: RuntimeError) -> str:
+        status, content = getattr(self, "_last_error", (None, ""))
+        detail = describe_error_body(content)
+        if status in {400, 401, 403}:
+            return (
+                "Hotjar refused the API credentials (client_id / client_secret) "
+                f"with HTTP {status}{detail}. Check the API key in the Hotjar app."
+            )
+        return f"Could not get a Hotjar access token: HTTP {status}{detail}"

@@ -1,0 +1,249 @@
+"""Stream definitions: one class per stream, each a line of DESIGN.md."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.resources
+import typing as t
+from pathlib import Path
+
+import pendulum
+from singer_sdk.helpers._typing import TypeConformanceLevel
+from singer_sdk.schema.source import SchemaDirectory, StreamSchema
+from singer_sdk.streams import Stream
+
+from tap_hotjar.client import HotjarCursorPaginator, HotjarStream, NotFoundError
+from tap_hotjar.errors import HotjarAPIError, HotjarStateError
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from singer_sdk.helpers.types import Context, Record
+
+
+def _schema_dir() -> t.Any:  # noqa: ANN401
+    # In the wheel the schemas sit inside the package; in a checkout (editable
+    # install, tests) they are the top-level schemas/ folder.
+    packaged = importlib.resources.files("tap_hotjar") / "schemas"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "schemas"
+
+
+SCHEMAS = SchemaDirectory(_schema_dir())
+
+
+def normalize_timestamp(value: str) -> str:
+    """One fixed-width UTC form, so that string order is time order.
+
+    The API mixes precisions and offsets; the SDK compares bookmarks as strings.
+    """
+    instant = pendulum.parse(value)
+    if not isinstance(instant, datetime.datetime):
+        msg = f"not a date-time: {value!r}"
+        raise ValueError(msg)
+    return instant.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+class SurveysStream(HotjarStream):
+    """Surveys of every configured site, with their questions (one request per page)."""
+
+    name = "surveys"
+    path = "/v1/sites/{site_id}/surveys"
+    primary_keys = ("id",)
+    replication_key = None
+    schema = StreamSchema(SCHEMAS)
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Filled as surveys are read, consumed by the child streams: questions
+        # are handed to survey_questions, question types to survey_responses.
+        self.questions_by_survey: dict[str, list[dict]] = {}
+        self.question_types: dict[str, dict[str, str | None]] = {}
+
+    @property
+    def partitions(self) -> list[dict]:
+        return [{"site_id": site_id} for site_id in self.config["site_ids"]]
+
+    def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict[str, t.Any]:
+        params = super().get_url_params(context, next_page_token)
+        params["with_questions"] = "true"
+        return params
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        try:
+            yield from super().get_records(context)
+        except NotFoundError:
+            site_id = context["site_id"] if context else "?"
+            msg = (
+                f"Hotjar site {site_id} was not found (HTTP 404). "
+                "Check site_ids: each must be a site of the API key's organization."
+            )
+            raise HotjarAPIError(msg) from None
+
+    def post_process(self, row: Record, context: Context | None = None) -> Record | None:
+        assert context is not None  # noqa: S101 - partitions always give one
+        row["site_id"] = context["site_id"]
+        questions = row.get("questions") or []
+        self.questions_by_survey[row["id"]] = questions
+        self.question_types[row["id"]] = {
+            q.get("id"): q.get("type") for q in questions if isinstance(q, dict)
+        }
+        return row
+
+    def get_child_context(self, record: Record, context: Context | None) -> Context:
+        return {"site_id": record["site_id"], "survey_id": record["id"]}
+
+
+class SurveyQuestionsStream(Stream):
+    """The questions of each survey, from the survey list response: no request."""
+
+    name = "survey_questions"
+    parent_stream_type = SurveysStream
+    primary_keys = ("survey_id", "id")
+    replication_key = None
+    schema = StreamSchema(SCHEMAS)
+    # No per-survey entries in state: this stream has nothing to resume.
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        assert context is not None  # noqa: S101 - always synced by the parent
+        surveys = t.cast("SurveysStream", self._tap.streams["surveys"])
+        questions = surveys.questions_by_survey.pop(context["survey_id"], [])
+        for position, question in enumerate(questions):
+            yield {
+                **question,
+                "site_id": context["site_id"],
+                "survey_id": context["survey_id"],
+                "position": position,
+            }
+
+
+class SurveyResponsesStream(HotjarStream):
+    """Responses of each survey, newest first, read down to the bookmark only."""
+
+    name = "survey_responses"
+    path = "/v1/sites/{site_id}/surveys/{survey_id}/responses"
+    parent_stream_type = SurveysStream
+    primary_keys = ("id",)
+    replication_key = "created_time"
+    is_sorted = False  # newest first: the bookmark is promoted when a survey is done
+    schema = StreamSchema(SCHEMAS)
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stop_at: str | None = None
+        self._reached_stop = False
+        self._question_types: dict[str, str | None] = {}
+
+    def get_new_paginator(self) -> HotjarCursorPaginator:
+        return HotjarCursorPaginator(lambda: self._reached_stop)
+
+    def _stop_point(self, context: Context) -> str | None:
+        """Normalised max(bookmark, start_date): older responses are not wanted."""
+        candidates = []
+        bookmark = self.get_context_state(context).get("replication_key_value")
+        if bookmark is not None:
+            try:
+                candidates.append(normalize_timestamp(str(bookmark)))
+            except (ValueError, TypeError):
+                msg = (
+                    f"The state's bookmark for survey {context['survey_id']} is not a "
+                    f"timestamp: {str(bookmark)[:60]!r}"
+                )
+                raise HotjarStateError(msg) from None
+        if start_date := self.config.get("start_date"):
+            candidates.append(normalize_timestamp(start_date))
+        return max(candidates) if candidates else None
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        assert context is not None  # noqa: S101 - always synced by the parent
+        self._stop_at = self._stop_point(context)
+        self._reached_stop = False
+        surveys = t.cast("SurveysStream", self._tap.streams["surveys"])
+        self._question_types = surveys.question_types.get(context["survey_id"], {})
+        answers = self._answers_stream
+        if answers.selected:
+            answers.begin_partition()
+        try:
+            yield from super().get_records(context)
+        except NotFoundError:
+            self.logger.warning(
+                "Survey %s of site %s answered 404 (deleted?); skipping it, "
+                "its bookmark is left unchanged",
+                context["survey_id"],
+                context["site_id"],
+            )
+            # Do not promote a bookmark for a survey that was not read to the end.
+            self.get_context_state(context).pop("progress_markers", None)
+
+    @property
+    def _answers_stream(self) -> SurveyAnswersStream:
+        return t.cast("SurveyAnswersStream", self._tap.streams["survey_answers"])
+
+    def post_process(self, row: Record, context: Context | None = None) -> Record | None:
+        assert context is not None  # noqa: S101 - always synced by the parent
+        raw = row.get("created_time")
+        try:
+            created = normalize_timestamp(raw)  # type: ignore[arg-type]
+        except (ValueError, TypeError):
+            msg = (
+                f"Response {row.get('id')!r} of survey {context['survey_id']} has no "
+                f"valid created_time ({str(raw)[:60]!r}); cannot place it in time"
+            )
+            raise HotjarAPIError(msg) from None
+        if self._stop_at is not None and created < self._stop_at:
+            self._reached_stop = True  # this page is the last one we need
+            return None
+        row["created_time"] = created
+        row["site_id"] = context["site_id"]
+        row["survey_id"] = context["survey_id"]
+        answers = self._answers_stream
+        if answers.selected:
+            answers.emit_for_response(row, self._question_types)
+        return row
+
+    def generate_child_contexts(self, record: Record, context: Context | None) -> Iterable[Context | None]:
+        # Answers are written by post_process, from the response in hand. A child
+        # sync per response would cost a SCHEMA message and a partition each.
+        return ()
+
+
+class SurveyAnswersStream(Stream):
+    """One record per element of a response's `answers`: no request."""
+
+    name = "survey_answers"
+    parent_stream_type = SurveyResponsesStream
+    primary_keys = ("response_id", "position")
+    replication_key = None
+    schema = StreamSchema(SCHEMAS)
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+    # Records are built here field by field from the schema's own names.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        return ()  # written by survey_responses, see emit_for_response
+
+    def begin_partition(self) -> None:
+        """Announce the schema, as the SDK does for each child partition."""
+        self._write_schema_message()
+
+    def emit_for_response(self, response: Record, question_types: dict[str, str | None]) -> None:
+        for position, answer in enumerate(response.get("answers") or []):
+            if not isinstance(answer, dict):
+                answer = {"answer": answer}  # noqa: PLW2901 - keep odd shapes, lose nothing
+            question_id = answer.get("question_id")
+            record = {
+                "site_id": response["site_id"],
+                "survey_id": response["survey_id"],
+                "response_id": response["id"],
+                "position": position,
+                "question_id": question_id,
+                "question_type": question_types.get(question_id) if question_id else None,
+                "answer": answer.get("answer"),
+                "comment": answer.get("comment"),
+                "sentiment": answer.get("sentiment"),
+                "tags": answer.get("tags"),
+                "created_time": response["created_time"],
+            }
+            self._write_record_message(record)

@@ -16,7 +16,7 @@ import requests
 from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 
 from tap_hotjar.errors import HotjarError
-from tap_hotjar.tap import TapHotjar
+from tap_hotjar.tap import TapHotjar, check_state
 
 EXIT_FAILURE = 1
 DEBUG_ENV = "TAP_HOTJAR_TRACEBACK"
@@ -28,7 +28,7 @@ def _fail(message: str) -> t.NoReturn:
     sys.exit(EXIT_FAILURE)
 
 
-def _check_json_file(args: list[str], option: str, what: str) -> None:
+def _check_json_file(args: list[str], option: str, what: str) -> object:
     """Read --state / --catalog before the SDK does, to name the file in errors."""
     for i, arg in enumerate(args):
         if arg == option and i + 1 < len(args):
@@ -39,16 +39,22 @@ def _check_json_file(args: list[str], option: str, what: str) -> None:
             continue
         try:
             with open(path, encoding="utf-8") as handle:
-                json.load(handle)
+                return json.load(handle)
         except OSError as exc:
             _fail(f"cannot read the {what} file {path}: {exc.strerror}")
         except ValueError as exc:
             _fail(f"the {what} file {path} is not valid JSON: {exc}")
+    return None
 
 
 def main(args: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if args is None else args)
-    _check_json_file(argv, "--state", "state")
+    state = _check_json_file(argv, "--state", "state")
+    if state is not None:
+        try:
+            check_state(state)
+        except HotjarError as exc:
+            _fail(str(exc))
     _check_json_file(argv, "--catalog", "catalog")
     _check_json_file(argv, "--config", "config")
     try:

@@ -8,7 +8,7 @@ import typing as t
 from pathlib import Path
 
 import pendulum
-from singer_sdk.helpers._typing import TypeConformanceLevel
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.schema.source import SchemaDirectory, StreamSchema
 from singer_sdk.streams import Stream
 

@@ -7,9 +7,9 @@ import typing as t
 import urllib.parse
 
 import pendulum
-from jsonschema import Draft7Validator
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.plugin_base import JSONSchemaValidator  # fills in defaults
 
 from tap_hotjar.client import SlidingWindowLimiter
 from tap_hotjar.errors import HotjarError, HotjarStateError
@@ -109,14 +109,14 @@ class TapHotjar(Tap):
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
-        errors = [_describe(e) for e in Draft7Validator(schema).iter_errors(self._config)]
+        errors = [_describe(e) for e in JSONSchemaValidator(schema).iter_errors(self._config)]
         errors += _semantic_errors(self._config)
         if errors and raise_errors:
             raise HotjarConfigError("invalid config: " + "; ".join(errors))
         return errors
 
     def load_state(self, state: dict[str, t.Any]) -> None:
-        _check_state(state)
+        check_state(state)
         super().load_state(state)
 
 
@@ -173,7 +173,7 @@ def _semantic_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     return errors
 
 
-def _check_state(state: object) -> None:
+def check_state(state: object) -> None:
     """A state the SDK would misread, or crash on, is refused up front."""
     if not isinstance(state, dict):
         raise HotjarStateError(f"state must be a JSON object, not {type(state).__name__}")

@@ -1,0 +1,119 @@
+"""Shared fixtures: the Hotjar simulator and a runner for the installed tap."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.simulator import HotjarSimulator
+
+BIN_DIR = Path(sys.executable).parent
+TAP = str(BIN_DIR / "tap-hotjar")
+
+
+@dataclass
+class TapRun:
+    """Everything one `tap-hotjar` process wrote."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    messages: list[dict] = field(default_factory=list)
+
+    @property
+    def records(self) -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = defaultdict(list)
+        for m in self.messages:
+            if m["type"] == "RECORD":
+                out[m["stream"]].append(m["record"])
+        return out
+
+    @property
+    def schemas(self) -> dict[str, dict]:
+        return {m["stream"]: m for m in self.messages if m["type"] == "SCHEMA"}
+
+    @property
+    def states(self) -> list[dict]:
+        return [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+    @property
+    def final_state(self) -> dict:
+        return self.states[-1] if self.states else {}
+
+    @property
+    def stderr_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.strip()]
+
+
+def run_tap(
+    tmp_path: Path,
+    config: dict,
+    *,
+    state: dict | None = None,
+    catalog: dict | None = None,
+    extra_args: tuple[str, ...] = (),
+    env: dict | None = None,
+    timeout: float = 300,
+) -> TapRun:
+    """Run the installed executable as a user would and parse what it printed."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    args = [TAP]
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    args += ["--config", str(config_path)]
+    if state is not None:
+        state_path = tmp_path / "state.json"
+        state_path.write_text(json.dumps(state))
+        args += ["--state", str(state_path)]
+    if catalog is not None:
+        catalog_path = tmp_path / "catalog.json"
+        catalog_path.write_text(json.dumps(catalog))
+        args += ["--catalog", str(catalog_path)]
+    args += list(extra_args)
+    proc = subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+        cwd=tmp_path,
+    )
+    singer_output = "--discover" not in extra_args and "--about" not in extra_args
+    messages = (
+        [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+        if singer_output
+        else []
+    )
+    return TapRun(proc.returncode, proc.stdout, proc.stderr, messages)
+
+
+@pytest.fixture
+def tap(tmp_path_factory: pytest.TempPathFactory):
+    """Call as tap(config, state=..., ...) to run the installed `tap-hotjar`."""
+
+    def _run(config: dict, **kwargs) -> TapRun:
+        return run_tap(tmp_path_factory.mktemp("tap"), config, **kwargs)
+
+    return _run
+
+
+@pytest.fixture
+def small_sim():
+    """A small dataset with every kind of site and survey, rate limit as documented."""
+    with HotjarSimulator(seed=7, sites=2, surveys_per_site=3, responses_per_survey=(0, 140)) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def shared_sim():
+    """Read-only use only: one simulator for a whole test module."""
+    with HotjarSimulator(seed=11, sites=2, surveys_per_site=3, responses_per_survey=(0, 160)) as sim:
+        yield sim

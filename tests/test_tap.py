@@ -1,0 +1,244 @@
+"""The tap against the simulator: records, schemas, state, requests and errors."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from jsonschema import Draft7Validator, FormatChecker
+
+from tests.expected import KEYS, expected_records, instant, keyed, pages_needed
+
+STREAMS = ("surveys", "survey_questions", "survey_responses", "survey_answers")
+
+
+def bookmarks(state: dict) -> dict[str, str]:
+    """survey_id -> bookmark, from the tap's final STATE."""
+    partitions = state["bookmarks"]["survey_responses"].get("partitions", [])
+    return {p["context"]["survey_id"]: p["replication_key_value"] for p in partitions if "replication_key_value" in p}
+
+
+def test_full_sync_equals_ground_truth(shared_sim, tap):
+    run = tap(shared_sim.config())
+    assert run.returncode == 0, run.stderr
+    expected = expected_records(shared_sim)
+    for stream in STREAMS:
+        got = run.records[stream]
+        assert len(got) == len(expected[stream]), stream
+        assert keyed(stream, got) == keyed(stream, expected[stream]), stream
+    assert sum(len(v) for v in expected.values()) > 500  # a dataset worth the name
+
+
+def test_every_record_is_valid_against_its_schema_message(shared_sim, tap):
+    run = tap(shared_sim.config())
+    assert run.returncode == 0, run.stderr
+    seen_schema: set[str] = set()
+    validators = {}
+    for message in run.messages:
+        if message["type"] == "SCHEMA":
+            seen_schema.add(message["stream"])
+            validators[message["stream"]] = Draft7Validator(message["schema"], format_checker=FormatChecker())
+            assert message["key_properties"] == list(KEYS[message["stream"]])
+        elif message["type"] == "RECORD":
+            assert message["stream"] in seen_schema, "RECORD before its SCHEMA"
+            errors = list(validators[message["stream"]].iter_errors(message["record"]))
+            assert not errors, (message["stream"], errors[0].message)
+    assert seen_schema == set(STREAMS)
+
+
+def test_primary_keys_are_unique_in_every_stream(shared_sim, tap):
+    run = tap(shared_sim.config())
+    for stream in STREAMS:
+        keys = Counter(tuple(r[k] for k in KEYS[stream]) for r in run.records[stream])
+        assert keys and max(keys.values()) == 1, stream
+
+
+def test_one_token_and_minimum_requests_for_a_full_sync(small_sim, tap):
+    small_sim.reset_counts()
+    run = tap(small_sim.config(page_size=25))
+    assert run.returncode == 0, run.stderr
+    counts = small_sim.counts()
+    assert counts["token"] == 1
+    for site_id in small_sim.site_ids:
+        for survey_id in small_sim.survey_ids(site_id):
+            times = [r["created_time"] for r in small_sim.responses(site_id, survey_id)]
+            assert counts["responses_by_survey"].get(survey_id, 0) == pages_needed(times, 25, None)
+    assert counts["survey_get"] == 0
+
+
+def test_answers_carry_question_type_so_nps_needs_no_join(shared_sim, tap):
+    run = tap(shared_sim.config())
+    nps = [a for a in run.records["survey_answers"] if a["question_type"] == "nps"]
+    assert nps
+    assert all(0 <= int(a["answer"]) <= 10 for a in nps if a["answer"] is not None)
+
+
+def test_second_run_from_state_emits_new_responses_and_nothing_older(small_sim, tap):
+    first = tap(small_sim.config(page_size=20))
+    assert first.returncode == 0, first.stderr
+    state = first.final_state
+    marks = bookmarks(state)
+    surveys_with_responses = [
+        (site, sid) for site in small_sim.site_ids for sid in small_sim.survey_ids(site) if small_sim.responses(site, sid)
+    ]
+    assert set(marks) == {sid for _, sid in surveys_with_responses}
+    # State stays small: one entry per survey, nothing per response.
+    assert len(json.dumps(state)) < 400 * (len(marks) + 4)
+
+    added = {}
+    for site, sid in surveys_with_responses[:3]:
+        added[sid] = {r["id"] for r in small_sim.add_responses(site, sid, 27)}
+    small_sim.reset_counts()
+    second = tap(small_sim.config(page_size=20), state=state)
+    assert second.returncode == 0, second.stderr
+
+    emitted = second.records["survey_responses"]
+    emitted_ids = {r["id"] for r in emitted}
+    for ids in added.values():
+        assert ids <= emitted_ids
+    for r in emitted:
+        assert instant(r["created_time"]) >= instant(marks[r["survey_id"]])
+    # Exactly the pages needed: down to the first page holding an older response.
+    counts = small_sim.counts()
+    for site, sid in surveys_with_responses:
+        times = [r["created_time"] for r in small_sim.responses(site, sid)]
+        assert counts["responses_by_survey"].get(sid, 0) == pages_needed(times, 20, marks[sid]), sid
+    # Bookmarks moved to the newest response of each survey.
+    new_marks = bookmarks(second.final_state)
+    for site, sid in surveys_with_responses:
+        newest = max(instant(r["created_time"]) for r in small_sim.responses(site, sid))
+        assert instant(new_marks[sid]) == newest
+    # Answers follow their responses, and only theirs.
+    assert {a["response_id"] for a in second.records["survey_answers"]} <= emitted_ids
+
+
+def test_bookmarks_are_written_in_one_utc_form(small_sim, tap):
+    run = tap(small_sim.config())
+    for value in bookmarks(run.final_state).values():
+        assert len(value) == len("2023-02-23T11:39:51.473000+00:00") and value.endswith("+00:00")
+
+
+def test_start_date_limits_requests_and_records(small_sim, tap):
+    every = sorted(
+        instant(r["created_time"])
+        for site in small_sim.site_ids
+        for sid in small_sim.survey_ids(site)
+        for r in small_sim.responses(site, sid)
+    )
+    start = every[len(every) // 2].to_iso8601_string()
+    small_sim.reset_counts()
+    run = tap(small_sim.config(start_date=start, page_size=15))
+    assert run.returncode == 0, run.stderr
+    got = run.records["survey_responses"]
+    assert got and all(instant(r["created_time"]) >= instant(start) for r in got)
+    wanted = sum(1 for t in every if t >= instant(start))
+    assert len(got) == wanted
+    counts = small_sim.counts()
+    for site in small_sim.site_ids:
+        for sid in small_sim.survey_ids(site):
+            times = [r["created_time"] for r in small_sim.responses(site, sid)]
+            assert counts["responses_by_survey"].get(sid, 0) == pages_needed(times, 15, start)
+
+
+def test_deselected_responses_still_feed_selected_answers(shared_sim, tap):
+    discovered = tap(shared_sim.config(), extra_args=("--discover",))
+    catalog = json.loads(discovered.stdout)
+    for entry in catalog["streams"]:
+        selected = entry["tap_stream_id"] == "survey_answers"
+        for md in entry["metadata"]:
+            if md["breadcrumb"] == []:
+                md["metadata"]["selected"] = selected
+    run = tap(shared_sim.config(), catalog=catalog)
+    assert run.returncode == 0, run.stderr
+    assert set(run.records) == {"survey_answers"}
+    assert len(run.records["survey_answers"]) == len(expected_records(shared_sim)["survey_answers"])
+
+
+def test_deleted_survey_is_skipped_with_a_warning(small_sim, tap):
+    site = small_sim.site_ids[0]
+    victim = next(sid for sid in small_sim.survey_ids(site) if small_sim.responses(site, sid))
+    first = tap(small_sim.config())
+    small_sim.delete_survey(site, victim)
+    # The survey list still names it (deleted between listing and reading) only
+    # if the listing is stale; either way the run must finish.
+    run = tap(small_sim.config(), state=first.final_state)
+    assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"client_id": None}, "client_id is required"),
+        ({"client_secret": ""}, "client_secret"),
+        ({"site_ids": []}, "site_ids"),
+        ({"site_ids": ["abc"]}, "site_ids.0"),
+        ({"site_ids": "1,2"}, "site_ids"),
+        ({"page_size": 0}, "page_size must be at least 1"),
+        ({"page_size": 101}, "page_size must be at most 100"),
+        ({"page_size": "ten"}, "page_size"),
+        ({"start_date": "yesterday"}, "start_date"),
+        ({"start_date": "2024-13-45T00:00:00Z"}, "start_date"),
+        ({"api_url": "api.hotjar.io"}, "api_url"),
+        ({"api_url": "ftp://api.hotjar.io"}, "api_url"),
+        ({"organization_id": -3}, "organization_id"),
+    ],
+)
+def test_bad_config_gives_one_clear_line(shared_sim, tap, change, needle):
+    config = shared_sim.config()
+    for key, value in change.items():
+        if value is None:
+            config.pop(key)
+        else:
+            config[key] = value
+    run = tap(config)
+    assert run.returncode != 0
+    assert run.stdout == ""
+    assert "Traceback" not in run.stderr
+    last = run.stderr_lines[-1]
+    assert last.startswith("tap-hotjar: error: invalid config") and needle in last
+    assert shared_sim.client_secret not in run.stderr
+
+
+def test_wrong_credentials_name_the_cause_without_leaking(shared_sim, tap):
+    config = shared_sim.config(client_secret="not-the-secret-123")
+    run = tap(config)
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    assert "credentials" in run.stderr_lines[-1]
+    assert "not-the-secret-123" not in run.stderr + run.stdout
+    assert not [m for m in run.messages if m["type"] == "RECORD"]
+
+
+@pytest.mark.parametrize(
+    ("state", "needle"),
+    [
+        ([1, 2], "state must be a JSON object"),
+        ({"bookmarks": []}, "bookmarks"),
+        (
+            {"bookmarks": {"survey_responses": {"partitions": [{"context": {"site_id": 1, "survey_id": "s"}, "replication_key": "created_time", "replication_key_value": "soon"}]}}},
+            "not a timestamp",
+        ),
+    ],
+)
+def test_bad_state_gives_one_clear_line(shared_sim, tap, state, needle):
+    run = tap(shared_sim.config(), state=state)
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    assert needle in run.stderr_lines[-1]
+    assert not [m for m in run.messages if m["type"] == "RECORD"]
+
+
+def test_state_file_that_is_not_json(shared_sim, tmp_path):
+    import subprocess
+
+    from tests.conftest import TAP
+
+    (tmp_path / "c.json").write_text(json.dumps(shared_sim.config()))
+    (tmp_path / "s.json").write_text("{not json")
+    proc = subprocess.run(
+        [TAP, "--config", str(tmp_path / "c.json"), "--state", str(tmp_path / "s.json")],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert "state file" in proc.stderr and "Traceback" not in proc.stderr

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import collections
 import email.utils
-import json
-import logging
 import random
 import threading
 import time
 import typing as t
 from http import HTTPStatus
 
+import msgspec
 import requests
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.pagination import BaseAPIPaginator
 from singer_sdk.streams import RESTStream
 
@@ -32,6 +31,8 @@ REQUESTS_PER_SECOND = 48
 MAX_RETRY_AFTER = 120.0
 MAX_BACKOFF = 30.0
 _BODY_ATTR = "_hotjar_body"
+# msgspec decodes the same JSON to the same Python objects, about 2x faster than json.
+_decode = msgspec.json.Decoder().decode
 
 
 class SlidingWindowLimiter:
@@ -75,7 +76,10 @@ def response_body(response: requests.Response) -> dict:
     """The parsed JSON body, parsed once per response (see validate_response)."""
     body = getattr(response, _BODY_ATTR, None)
     if body is None:
-        body = json.loads(response.content)
+        try:
+            body = _decode(response.content)
+        except msgspec.DecodeError as exc:
+            raise ValueError(str(exc)) from None
         setattr(response, _BODY_ATTR, body)
     return t.cast("dict", body)
 
@@ -175,6 +179,10 @@ class HotjarStream(RESTStream[t.Optional[str]]):
 
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
+        if status < HTTPStatus.BAD_REQUEST:
+            self._auth_retry.pending = False
+            self._check_body(response)
+            return
         path = self._request_path(response)
         detail = describe_error_body(response.content)
         if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
@@ -199,8 +207,10 @@ class HotjarStream(RESTStream[t.Optional[str]]):
             raise RetriableAPIError(f"HTTP {status} for {path}{detail}", response)
         if status == HTTPStatus.NOT_FOUND:
             raise NotFoundError(f"HTTP 404 (not found) for {path}{detail}")
-        if status >= HTTPStatus.BAD_REQUEST:
-            raise HotjarAPIError(f"Hotjar refused the request {path} with HTTP {status}{detail}")
+        raise HotjarAPIError(f"Hotjar refused the request {path} with HTTP {status}{detail}")
+
+    def _check_body(self, response: requests.Response) -> None:
+        status, path = response.status_code, self._request_path(response)
         try:
             body = response_body(response)
         except ValueError:
@@ -252,12 +262,3 @@ class HotjarStream(RESTStream[t.Optional[str]]):
     def response_error_message(self, response: requests.Response) -> str:
         return f"HTTP {response.status_code} for {self._request_path(response)}"
 
-
-__all__ = [
-    "FatalAPIError",
-    "HotjarCursorPaginator",
-    "HotjarStream",
-    "NotFoundError",
-    "SlidingWindowLimiter",
-    "logging",
-]

@@ -9,6 +9,7 @@ import urllib.parse
 import pendulum
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.plugin_base import JSONSchemaValidator  # fills in defaults
 
 from tap_hotjar.client import SlidingWindowLimiter
@@ -36,6 +37,8 @@ class TapHotjar(Tap):
 
     name = "tap-hotjar"
     package_name = "tap-hotjar"
+    # singer-sdk's msgspec-based writer: same Singer JSON lines, encoded faster.
+    message_writer_class = MsgSpecWriter
 
     config_jsonschema = th.PropertiesList(
         th.Property(

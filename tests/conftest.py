@@ -88,7 +88,7 @@ def run_tap(
     )
     singer_output = "--discover" not in extra_args and "--about" not in extra_args
     messages = (
-        [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+        [json.loads(line) for line in proc.stdout.split("\n") if line.strip()]
         if singer_output
         else []
     )

@@ -60,5 +60,5 @@ def test_wheel_ships_schemas_and_runs_outside_the_checkout(tmp_path, small_sim):
     synced = subprocess.run(
         [tap, "--config", "config.json"], check=True, capture_output=True, text=True, cwd=elsewhere
     )
-    streams = {json.loads(line)["stream"] for line in synced.stdout.splitlines() if '"RECORD"' in line}
+    streams = {json.loads(line)["stream"] for line in synced.stdout.split("\n") if '"RECORD"' in line}
     assert streams == STREAMS

@@ -10,10 +10,12 @@ import urllib3
 from singer_sdk.authenticators import OAuthAuthenticator
 from singer_sdk.helpers._util import utc_now
 
-from tap_hotjar.errors import HotjarAuthError, describe_error_body
+from tap_hotjar.errors import HotjarAuthError, TokenUnavailableError, describe_error_body
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import RESTStream
+
+    from tap_hotjar.client import SlidingWindowLimiter
 
 # Seconds before expiry at which a token counts as stale. The SDK checks expiry
 # with no margin, so a token could expire between the check and the request.
@@ -26,8 +28,19 @@ class HotjarAuthenticator(OAuthAuthenticator):
 
     _instance: t.ClassVar[HotjarAuthenticator | None] = None
     _instance_key: t.ClassVar[tuple | None] = None
+    # Retries of the token request itself (429, 5xx, connection errors), by
+    # urllib3: waits 0, 1, 2, 4, 8, 16 s with the defaults, 31 s in all.
+    token_retries: t.ClassVar[int] = 6
+    token_backoff_factor: t.ClassVar[float] = 0.5
 
-    def __init__(self, *, api_url: str, client_id: str, client_secret: str) -> None:
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        client_id: str,
+        client_secret: str,
+        limiter: SlidingWindowLimiter | None = None,
+    ) -> None:
         super().__init__(
             auth_endpoint=f"{api_url}/v1/oauth/token",
             client_id=client_id,
@@ -35,8 +48,8 @@ class HotjarAuthenticator(OAuthAuthenticator):
         )
         # The SDK only retries the token request over https, and not on 429/5xx.
         retry = urllib3.Retry(
-            total=6,
-            backoff_factor=0.5,
+            total=self.token_retries,
+            backoff_factor=self.token_backoff_factor,
             status_forcelist=(429, 500, 502, 503, 504),
             allowed_methods=["POST"],
             respect_retry_after_header=True,
@@ -46,6 +59,7 @@ class HotjarAuthenticator(OAuthAuthenticator):
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._lock = threading.Lock()
+        self._limiter = limiter
 
     @classmethod
     def for_stream(cls, stream: RESTStream) -> HotjarAuthenticator:
@@ -57,6 +71,7 @@ class HotjarAuthenticator(OAuthAuthenticator):
                 api_url=config["api_url"],
                 client_id=config["client_id"],
                 client_secret=config["client_secret"],
+                limiter=getattr(stream._tap, "rate_limiter", None),  # noqa: SLF001
             )
             cls._instance_key = key
         return cls._instance
@@ -78,9 +93,16 @@ class HotjarAuthenticator(OAuthAuthenticator):
         age = (utc_now() - self.last_refreshed).total_seconds()
         return age < self.expires_in - margin
 
-    def invalidate(self) -> None:
-        """Forget the token so that the next request fetches a new one."""
+    def invalidate(self, rejected: str | None = None) -> None:
+        """Forget the token so that the next request fetches a new one.
+
+        With `rejected` (the Authorization header the API refused), only if that is
+        still the current token: requests in flight on other threads may carry an
+        older one, and a token fetched since must not be thrown away for them.
+        """
         with self._lock:
+            if rejected is not None and rejected != f"Bearer {self.access_token}":
+                return
             self.access_token = None
             self.last_refreshed = None
 
@@ -96,20 +118,28 @@ class HotjarAuthenticator(OAuthAuthenticator):
         return request
 
     def update_access_token(self) -> None:
+        if self._limiter is not None:
+            self._limiter.acquire()  # token requests count against the limit too
         try:
             super().update_access_token()
         except RuntimeError as exc:
             raise HotjarAuthError(self._token_failure_message(exc)) from None
-        except requests.exceptions.RequestException as exc:
+        except (ValueError, KeyError, TypeError):
+            # A 200 whose body is not JSON or has no access_token (requests'
+            # JSONDecodeError is a ValueError too): a broken answer, not a refusal,
+            # so the request that needed the token is retried with backoff.
+            self.access_token = None
+            self.last_refreshed = None
             msg = (
-                f"Could not reach the Hotjar token endpoint {self.auth_endpoint}: "
-                f"{type(exc).__name__}"
+                f"The Hotjar token endpoint {self.auth_endpoint} answered HTTP 200 "
+                "without a valid access_token"
             )
-            raise HotjarAuthError(msg) from None
-        except (ValueError, KeyError):
+            raise TokenUnavailableError(msg) from None
+        except requests.exceptions.RequestException as exc:
+            # urllib3 has already retried (see __init__): the endpoint is unreachable.
             msg = (
-                f"The Hotjar token endpoint {self.auth_endpoint} answered without "
-                "a valid access_token"
+                f"Could not reach the Hotjar token endpoint {self.auth_endpoint} "
+                f"after {self.token_retries} retries: {type(exc).__name__}"
             )
             raise HotjarAuthError(msg) from None
 

@@ -19,52 +19,137 @@ from tap_hotjar.errors import HotjarError
 from tap_hotjar.tap import TapHotjar, check_state
 
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
 DEBUG_ENV = "TAP_HOTJAR_TRACEBACK"
+ENV_CONFIG = "ENV"  # `--config ENV`: settings from TAP_HOTJAR_* variables
 
 
-def _fail(message: str) -> t.NoReturn:
+def _fail(message: str, code: int = EXIT_FAILURE) -> t.NoReturn:
     sys.stdout.flush()
-    print(f"tap-hotjar: error: {message}", file=sys.stderr, flush=True)  # noqa: T201
-    sys.exit(EXIT_FAILURE)
+    line = " ".join(message.split())  # one line, whatever the message holds
+    print(f"tap-hotjar: error: {line}", file=sys.stderr, flush=True)  # noqa: T201
+    sys.exit(code)
 
 
-def _check_json_file(args: list[str], option: str, what: str) -> object:
-    """Read --state / --catalog before the SDK does, to name the file in errors."""
+def _option_values(args: list[str], option: str) -> list[str]:
+    values = []
     for i, arg in enumerate(args):
         if arg == option and i + 1 < len(args):
-            path = args[i + 1]
+            values.append(args[i + 1])
         elif arg.startswith(option + "="):
-            path = arg.split("=", 1)[1]
-        else:
-            continue
+            values.append(arg.split("=", 1)[1])
+    return values
+
+
+def _read_json_file(path: str, what: str) -> object:
+    """Read a --config / --state / --catalog file before the SDK does, to name it in errors."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError as exc:
+        _fail(f"cannot read the {what} file {path}: {exc.strerror or type(exc).__name__}")
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        _fail(f"the {what} file {path} is not valid JSON: {exc}")
+
+
+def _check_inputs(argv: list[str]) -> None:
+    for path in _option_values(argv, "--state")[:1]:
         try:
-            with open(path, encoding="utf-8") as handle:
-                return json.load(handle)
-        except OSError as exc:
-            _fail(f"cannot read the {what} file {path}: {exc.strerror}")
-        except ValueError as exc:
-            _fail(f"the {what} file {path} is not valid JSON: {exc}")
+            check_state(_read_json_file(path, "state"))
+        except HotjarError as exc:
+            _fail(f"{exc} (in the state file {path})")
+    for path in _option_values(argv, "--catalog")[:1]:
+        problem = catalog_problem(_read_json_file(path, "catalog"))
+        if problem:
+            _fail(f"the catalog file {path} is not a valid catalog: {problem}")
+    for path in _option_values(argv, "--config"):
+        if path == ENV_CONFIG:
+            _check_env_config()
+            continue
+        config = _read_json_file(path, "config")
+        if not isinstance(config, dict):
+            _fail(f"the config file {path} must hold a JSON object, not {type(config).__name__}")
+
+
+def _check_env_config() -> None:
+    """The SDK parses TAP_HOTJAR_* integers and arrays with bare int() / json.loads."""
+    prefix = TapHotjar.name.upper().replace("-", "_") + "_"
+    for key, schema in TapHotjar.config_jsonschema["properties"].items():
+        name = prefix + key.upper()
+        value = os.environ.get(name)
+        types = schema.get("type", [])
+        types = [types] if isinstance(types, str) else types
+        if value is None or schema.get("secret"):
+            continue
+        if "integer" in types:
+            try:
+                int(value)
+            except ValueError:
+                _fail(f"invalid config: {key} (from ${name}) must be an integer, not {value[:60]!r}")
+        elif "array" in types or "object" in types:
+            kind = "a JSON array such as [123, 456]" if "array" in types else "a JSON object"
+            try:
+                json.loads(value)
+            except ValueError:
+                _fail(f"invalid config: {key} (from ${name}) must be {kind}, not {value[:60]!r}")
+
+
+def _stream_names() -> frozenset[str]:
+    from singer_sdk.streams import Stream  # noqa: PLC0415
+
+    from tap_hotjar import streams  # noqa: PLC0415
+
+    return frozenset(
+        cls.name
+        for cls in vars(streams).values()
+        if isinstance(cls, type) and issubclass(cls, Stream) and cls.__module__ == streams.__name__
+    )
+
+
+def catalog_problem(catalog: object) -> str | None:
+    """What makes a catalog unusable (the SDK would crash on it or skip it silently)."""
+    if not isinstance(catalog, dict):
+        return f"it must be a JSON object with a 'streams' list, not {type(catalog).__name__}"
+    entries = catalog.get("streams")
+    if not isinstance(entries, list) or not entries:
+        return "it must have a non-empty 'streams' list"
+    known = _stream_names()
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        where = f"streams[{index}]"
+        if not isinstance(entry, dict):
+            return f"{where} must be an object"
+        name = entry.get("tap_stream_id")
+        if not isinstance(name, str) or not name:
+            return f"{where} has no tap_stream_id"
+        if name not in known:
+            return f"{where} names an unknown stream {name[:60]!r} (known: {', '.join(sorted(known))})"
+        if name in seen:
+            return f"stream {name!r} is listed twice"
+        seen.add(name)
+        schema = entry.get("schema")
+        if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+            return f"stream {name!r} has no schema with 'properties'"
+        metadata = entry.get("metadata", [])
+        if not isinstance(metadata, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("breadcrumb"), list) and isinstance(m.get("metadata"), dict)
+            for m in metadata
+        ):
+            return f"stream {name!r}: 'metadata' must be a list of {{breadcrumb, metadata}} objects"
     return None
 
 
 def main(args: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if args is None else args)
-    state = _check_json_file(argv, "--state", "state")
-    if state is not None:
-        try:
-            check_state(state)
-        except HotjarError as exc:
-            _fail(str(exc))
-    _check_json_file(argv, "--catalog", "catalog")
-    _check_json_file(argv, "--config", "config")
+    _check_inputs(argv)
     try:
         TapHotjar.cli.main(args=argv, prog_name="tap-hotjar", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         _fail(exc.format_message())
-    except click.exceptions.Abort:
-        _fail("aborted")
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _fail("interrupted", EXIT_INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - every failure ends as one line
         if os.environ.get(DEBUG_ENV):
             raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 MAX_DETAIL = 200
 
@@ -19,6 +19,10 @@ class HotjarAuthError(HotjarError, FatalAPIError):
 
 class HotjarAPIError(HotjarError, FatalAPIError):
     """The API answered in a way the tap cannot continue from."""
+
+
+class TokenUnavailableError(HotjarError, RetriableAPIError):
+    """The token endpoint answered, but not with a usable token: worth retrying."""
 
 
 class HotjarStateError(HotjarError):

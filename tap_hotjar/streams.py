@@ -12,11 +12,14 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.schema.source import SchemaDirectory, StreamSchema
 from singer_sdk.streams import Stream
 
-from tap_hotjar.client import HotjarCursorPaginator, HotjarStream, NotFoundError
+from tap_hotjar.client import HotjarCursorPaginator, HotjarStream, NotFoundError, response_body
 from tap_hotjar.errors import HotjarAPIError, HotjarStateError
+from tap_hotjar.prefetch import Prefetcher
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
+
+    import requests
 
     from singer_sdk.helpers.types import Context, Record
 
@@ -61,6 +64,8 @@ class SurveysStream(HotjarStream):
         # Filled as surveys are read, consumed by the child streams: questions
         # are handed to survey_questions, question types to survey_responses.
         self.questions_by_survey: dict[str, list[dict]] = {}
+        self._listings: dict[int, list[dict]] | None = None
+        self._listing_site: int | None = None
         self.question_types: dict[str, dict[str, str | None]] = {}
 
     @property
@@ -72,16 +77,39 @@ class SurveysStream(HotjarStream):
         params["with_questions"] = "true"
         return params
 
+    def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        surveys = response_body(response)["results"]
+        responses = t.cast("SurveyResponsesStream", self._tap.streams["survey_responses"])
+        if responses.wanted and self._listing_site is not None:
+            # Start reading these surveys' responses now, in the order in which
+            # the SDK will ask for them (see prefetch.py).
+            for survey in surveys:
+                if isinstance(survey, dict) and survey.get("id"):
+                    responses.prefetch({"site_id": self._listing_site, "survey_id": survey["id"]})
+        return surveys
+
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        assert context is not None  # noqa: S101 - partitions always give one
+        if self._listings is None:
+            # List every site's surveys up front (a page or two each), so that
+            # responses can be read ahead across site boundaries too.
+            self._listings = {}
+            for partition in self.partitions:
+                self._listings[partition["site_id"]] = list(self._list_site(partition))
+        yield from self._listings.pop(context["site_id"], None) or self._list_site(context)
+
+    def _list_site(self, context: Context) -> Iterable[dict[str, t.Any]]:
+        self._listing_site = context["site_id"]
         try:
             yield from super().get_records(context)
         except NotFoundError:
-            site_id = context["site_id"] if context else "?"
             msg = (
-                f"Hotjar site {site_id} was not found (HTTP 404). "
+                f"Hotjar site {context['site_id']} was not found (HTTP 404). "
                 "Check site_ids: each must be a site of the API key's organization."
             )
             raise HotjarAPIError(msg) from None
+        finally:
+            self._listing_site = None
 
     def post_process(self, row: Record, context: Context | None = None) -> Record | None:
         assert context is not None  # noqa: S101 - partitions always give one
@@ -137,12 +165,21 @@ class SurveyResponsesStream(HotjarStream):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
+        self._prefetcher = Prefetcher(self._read_survey)
+        # (site_id, survey_id) -> normalised stop point, set on the main thread
+        # before a survey is read, only read by the prefetch workers.
+        self._stop_points: dict[tuple, str | None] = {}
         self._stop_at: str | None = None
-        self._reached_stop = False
         self._question_types: dict[str, str | None] = {}
 
-    def get_new_paginator(self) -> HotjarCursorPaginator:
-        return HotjarCursorPaginator(lambda: self._reached_stop)
+    @property
+    def wanted(self) -> bool:
+        return self.selected or self.has_selected_descendents
+
+    def prefetch(self, context: Context) -> None:
+        """Start reading a survey's pages ahead of its turn (see prefetch.py)."""
+        self._stop_points[(context["site_id"], context["survey_id"])] = self._stop_point(context)
+        self._prefetcher.schedule(context)
 
     def _stop_point(self, context: Context) -> str | None:
         """Normalised max(bookmark, start_date): older responses are not wanted."""
@@ -163,15 +200,18 @@ class SurveyResponsesStream(HotjarStream):
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         assert context is not None  # noqa: S101 - always synced by the parent
-        self._stop_at = self._stop_point(context)
-        self._reached_stop = False
+        key = (context["site_id"], context["survey_id"])
+        if key not in self._stop_points:
+            self._stop_points[key] = self._stop_point(context)
+        self._stop_at = self._stop_points[key]
         surveys = t.cast("SurveysStream", self._tap.streams["surveys"])
         self._question_types = surveys.question_types.get(context["survey_id"], {})
         answers = self._answers_stream
         if answers.selected:
             answers.begin_partition()
         try:
-            yield from super().get_records(context)
+            for page in self._prefetcher.pages(context):
+                yield from t.cast("list[dict]", page)
         except NotFoundError:
             self.logger.warning(
                 "Survey %s of site %s answered 404 (deleted?); skipping it, "
@@ -181,6 +221,47 @@ class SurveyResponsesStream(HotjarStream):
             )
             # Do not promote a bookmark for a survey that was not read to the end.
             self.get_context_state(context).pop("progress_markers", None)
+        finally:
+            self._stop_points.pop(key, None)
+
+    def _read_survey(self, context: Context, emit: t.Callable[[object], bool]) -> None:
+        """Follow one survey's cursors down to its stop point (on a worker thread)."""
+        stop_at = self._stop_points.get((context["site_id"], context["survey_id"]))
+        reached_stop = False
+        paginator = HotjarCursorPaginator(lambda: reached_stop)
+        request = self.request_decorator(self._request)
+        url = self.get_url(context)
+        while not paginator.finished:
+            params = self.get_url_params(context, paginator.current_value)
+            prepared = self.build_prepared_request(
+                method="GET", url=url, params=params, headers=self.http_headers
+            )
+            response = request(prepared, context)
+            rows = response_body(response)["results"]
+            reached_stop = self._normalize_page(rows, stop_at, context)
+            if not emit(rows):
+                return
+            paginator.advance(response)
+
+    @staticmethod
+    def _normalize_page(rows: list, stop_at: str | None, context: Context) -> bool:
+        """Normalise created_time in place; True if the page reaches the stop point."""
+        reached = False
+        for row in rows:
+            raw = row.get("created_time") if isinstance(row, dict) else None
+            try:
+                created = normalize_timestamp(raw)  # type: ignore[arg-type]
+            except (ValueError, TypeError):
+                response_id = row.get("id") if isinstance(row, dict) else None
+                msg = (
+                    f"Response {response_id!r} of survey {context['survey_id']} has no "
+                    f"valid created_time ({str(raw)[:60]!r}); cannot place it in time"
+                )
+                raise HotjarAPIError(msg) from None
+            row["created_time"] = created
+            if stop_at is not None and created < stop_at:
+                reached = True
+        return reached
 
     @property
     def _answers_stream(self) -> SurveyAnswersStream:
@@ -188,19 +269,8 @@ class SurveyResponsesStream(HotjarStream):
 
     def post_process(self, row: Record, context: Context | None = None) -> Record | None:
         assert context is not None  # noqa: S101 - always synced by the parent
-        raw = row.get("created_time")
-        try:
-            created = normalize_timestamp(raw)  # type: ignore[arg-type]
-        except (ValueError, TypeError):
-            msg = (
-                f"Response {row.get('id')!r} of survey {context['survey_id']} has no "
-                f"valid created_time ({str(raw)[:60]!r}); cannot place it in time"
-            )
-            raise HotjarAPIError(msg) from None
-        if self._stop_at is not None and created < self._stop_at:
-            self._reached_stop = True  # this page is the last one we need
-            return None
-        row["created_time"] = created
+        if self._stop_at is not None and row["created_time"] < self._stop_at:
+            return None  # older than the bookmark or start_date
         row["site_id"] = context["site_id"]
         row["survey_id"] = context["survey_id"]
         answers = self._answers_stream
@@ -208,7 +278,9 @@ class SurveyResponsesStream(HotjarStream):
             answers.emit_for_response(row, self._question_types)
         return row
 
-    def generate_child_contexts(self, record: Record, context: Context | None) -> Iterable[Context | None]:
+    def generate_child_contexts(
+        self, record: Record, context: Context | None
+    ) -> Iterable[Context | None]:
         # Answers are written by post_process, from the response in hand. A child
         # sync per response would cost a SCHEMA message and a partition each.
         return ()

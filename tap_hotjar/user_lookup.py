@@ -1,0 +1,558 @@
+"""`hotjar-user-lookup`: data-subject requests through the Hotjar User Lookup API.
+
+For each data subject (an email address and/or site id -> user id pairs) it sends
+POST /v1/organizations/:organization_id/user-lookup. Without --delete, Hotjar emails
+a report of what it holds; with --delete (confirmed), Hotjar silently deletes it.
+
+Everything is checked before the first request: the config, every subject, the
+result log, and the confirmation of a deletion. Exit status: 0 when every subject
+was accepted (or skipped as already accepted), 1 when a subject was refused or the
+run stopped on an error, 2 when nothing was sent (bad usage, config or input, or a
+deletion that was not confirmed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import sys
+import typing as t
+import urllib.parse
+
+from tap_hotjar._user_lookup_subjects import (
+    InvalidSubjectsError,
+    Subject,
+    SubjectError,
+    read_subjects,
+    short,
+    subject_from_flags,
+)
+
+if t.TYPE_CHECKING:
+    from tap_hotjar._user_lookup_http import UserLookupClient
+
+PROG = "hotjar-user-lookup"
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_NOT_SENT = 2
+EXIT_INTERRUPTED = 130
+DEBUG_ENV = "TAP_HOTJAR_TRACEBACK"
+ENV_PREFIX = "TAP_HOTJAR_"
+CONFIG_FROM_ENV = "ENV"
+DEFAULT_API_URL = "https://api.hotjar.io"
+MASK = "********"
+MIN_SECRET_TO_MASK = 4
+CONFIRM_WORD = "delete"
+PREVIEW_SUBJECTS = 5
+
+
+class NothingSentError(Exception):
+    """The run stopped before sending anything: usage, config, input or confirmation."""
+
+
+class RunFailedError(Exception):
+    """The run stopped on an error from Hotjar or the network (e.g. wrong credentials)."""
+
+
+# ---------------------------------------------------------------------- output
+
+
+class Console:
+    """stdout for results, stderr for errors; no secret ever reaches either."""
+
+    def __init__(self) -> None:
+        self.secrets: set[str] = set()
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            # Masking a very short secret would garble everything and hide nothing.
+            if len(secret) >= MIN_SECRET_TO_MASK:
+                text = text.replace(secret, MASK)
+        return text
+
+    def out(self, text: str = "") -> None:
+        print(self.redact(text), flush=True)  # noqa: T201
+
+    def err(self, text: str) -> None:
+        sys.stdout.flush()
+        print(self.redact(text), file=sys.stderr, flush=True)  # noqa: T201
+
+    def error(self, text: str) -> None:
+        self.err(f"{PROG}: error: {text}")
+
+
+# ---------------------------------------------------------------------- config
+
+
+@dataclasses.dataclass(frozen=True)
+class LookupConfig:
+    client_id: str
+    client_secret: str = dataclasses.field(repr=False)
+    organization_id: int
+    api_url: str
+
+
+
+def load_config(source: str, environ: t.Mapping[str, str]) -> LookupConfig:
+    """The tap's config file (or ENV), with TAP_HOTJAR_* variables filling in gaps."""
+    raw: dict[str, t.Any] = {}
+    if source != CONFIG_FROM_ENV:
+        try:
+            with open(source, encoding="utf-8") as handle:
+                raw = json.load(handle)
+        except OSError as exc:
+            raise NothingSentError(f"cannot read the config file {source}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise NothingSentError(f"the config file {source} is not valid JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise NothingSentError(f"the config file {source} must hold a JSON object")
+    for key in ("client_id", "client_secret", "organization_id", "api_url"):
+        if raw.get(key) in (None, ""):
+            value = environ.get(ENV_PREFIX + key.upper(), "").strip()
+            if value:
+                raw[key] = value
+    errors = []
+    for key in ("client_id", "client_secret"):
+        value = raw.get(key)
+        if value in (None, ""):
+            errors.append(f"{key} is required")
+        elif not isinstance(value, str):
+            errors.append(f"{key} must be a non-empty string")
+    organization_id = raw.get("organization_id")
+    if isinstance(organization_id, str) and organization_id.strip().isdigit():
+        organization_id = int(organization_id)
+    if organization_id is None:
+        errors.append(
+            "organization_id is required for user lookups (the ID next to the "
+            "organization on Hotjar's Sites & Organizations page)"
+        )
+    elif isinstance(organization_id, bool) or not isinstance(organization_id, int) or organization_id < 1:
+        errors.append(f"organization_id must be a positive integer, not {short(organization_id)}")
+    api_url = raw.get("api_url") or DEFAULT_API_URL
+    if not isinstance(api_url, str):
+        errors.append(f"api_url must be a string, not {short(api_url)}")
+    else:
+        # The tap's own check, so that both read api_url the same way.
+        from tap_hotjar.tap import _semantic_errors  # noqa: PLC0415 - loads singer-sdk
+
+        errors += _semantic_errors({"api_url": api_url})
+    if errors:
+        where = "environment" if source == CONFIG_FROM_ENV else source
+        raise NothingSentError(f"invalid config ({where}): " + "; ".join(errors))
+    return LookupConfig(
+        client_id=raw["client_id"],
+        client_secret=raw["client_secret"],
+        organization_id=t.cast("int", organization_id),
+        api_url=str(api_url).rstrip("/"),
+    )
+
+
+# ------------------------------------------------------------------ result log
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class ResultLog:
+    """JSON Lines, one line per subject sent: pseudonymous key, status, reason, time.
+
+    It holds no email address, user id or secret, so it can be kept as a record.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._handle: t.TextIO | None = None
+        self.unreadable = 0
+
+    def accepted(self, organization_id: int, *, delete: bool) -> set[str]:
+        """Keys of subjects already accepted for this organization and delete flag."""
+        keys: set[str] = set()
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                lines = handle.readlines()
+        except FileNotFoundError:
+            return keys
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise NothingSentError(f"cannot read the result log {self.path}: {reason}") from None
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                if (
+                    entry["status"] == "accepted"
+                    and entry["organization_id"] == organization_id
+                    and entry["delete"] is delete
+                ):
+                    keys.add(entry["key"])
+            except (ValueError, KeyError, TypeError):
+                self.unreadable += 1
+        return keys
+
+    def open(self) -> None:
+        """Open for appending now, so that an unwritable log stops the run early."""
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._handle = os.fdopen(fd, "a", encoding="utf-8")
+        except OSError as exc:
+            raise NothingSentError(f"cannot write the result log {self.path}: {exc.strerror}") from None
+
+    def write(self, entry: dict[str, t.Any]) -> None:
+        if self._handle is None:
+            return
+        self._handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        # Flushed line by line: a crash loses at most the line being written.
+        self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+# ------------------------------------------------------------------- arguments
+
+
+class _VersionAction(argparse.Action):
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: t.Any) -> None:
+        kwargs.update(nargs=0, default=argparse.SUPPRESS, help="print the version and exit")
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: t.Any, **kwargs: t.Any) -> None:
+        from tap_hotjar._user_lookup_http import user_agent  # noqa: PLC0415
+
+        parser.exit(0, user_agent() + "\n")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> t.NoReturn:
+        # One line, not argparse's usage block.
+        self.exit(EXIT_NOT_SENT, f"{PROG}: error: {message} (see {PROG} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description=(
+            "Send Hotjar user-lookup requests for data subjects (access requests), or, "
+            "with --delete, ask Hotjar to delete all data it holds about them (erasure "
+            "requests). Without --delete Hotjar emails a report to the data subject's "
+            "email address and to the default recipient of the User Lookup page. "
+            "Deletion cannot be undone."
+        ),
+        epilog=(
+            "Files: CSV with a header (columns email, site_users as 'SITE=USER;SITE=USER', "
+            "site_id, user_id, reference) or JSON Lines ({\"email\": ..., \"site_users\": "
+            "{\"42\": \"u42\"}, \"reference\": ...}). Exit status: 0 all accepted or "
+            "skipped, 1 a subject was refused or the run stopped, 2 nothing was sent."
+        ),
+    )
+    parser.add_argument(
+        "--config",
+        required=True,
+        metavar="FILE",
+        help=(
+            "the tap's JSON config file (client_id, client_secret, organization_id, "
+            "api_url), or ENV to read TAP_HOTJAR_* environment variables only; those "
+            "variables also fill in keys missing from the file"
+        ),
+    )
+    parser.add_argument("--email", metavar="ADDRESS", help="the data subject's email address")
+    parser.add_argument(
+        "--site-user",
+        action="append",
+        default=[],
+        metavar="SITE_ID=USER_ID",
+        help="the user id a site sent to Hotjar's User Attributes API (repeatable)",
+    )
+    parser.add_argument("--file", metavar="PATH", help="many subjects: a CSV or JSON Lines file")
+    parser.add_argument(
+        "--delete",
+        action="store_true",
+        help="ask Hotjar to delete all data about each subject (asks for confirmation)",
+    )
+    parser.add_argument("--yes", action="store_true", help="confirm --delete without a prompt")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the requests that would be sent (secrets masked) and send nothing",
+    )
+    parser.add_argument(
+        "--log",
+        metavar="PATH",
+        help="JSON Lines result log; a rerun with the same log skips subjects already accepted",
+    )
+    parser.add_argument("--version", action=_VersionAction)
+    return parser
+
+
+def _subjects(args: argparse.Namespace, console: Console) -> list[Subject]:
+    if args.file and (args.email is not None or args.site_user):
+        raise NothingSentError("give either --file or --email/--site-user, not both")
+    if args.file:
+        try:
+            return read_subjects(args.file)
+        except InvalidSubjectsError as exc:
+            if len(exc.problems) == 1:
+                raise NothingSentError(f"{exc.problems[0]}; nothing was sent") from None
+            for problem in exc.problems:
+                console.error(problem)
+            msg = f"{len(exc.problems)} invalid rows in {args.file}; nothing was sent"
+            raise NothingSentError(msg) from None
+    if args.email is None and not args.site_user:
+        raise NothingSentError("no data subject: give --email and/or --site-user, or --file")
+    try:
+        return [subject_from_flags(args.email, args.site_user)]
+    except SubjectError as exc:
+        raise NothingSentError(f"{exc}; nothing was sent") from None
+
+
+# --------------------------------------------------------------------- the run
+
+
+def _confirm_deletion(subjects: list[Subject], config: LookupConfig) -> None:
+    """Ask on the terminal; without one, refuse (use --yes to confirm in scripts)."""
+    terminal: t.TextIO | None = None
+    if sys.stdin.isatty():
+        reader, writer = sys.stdin, sys.stderr
+    else:
+        try:
+            terminal = open("/dev/tty", "r+", encoding="utf-8")  # noqa: SIM115
+        except OSError:
+            msg = (
+                "--delete must be confirmed, and there is no terminal to ask on: "
+                "add --yes to confirm without a prompt; nothing was sent"
+            )
+            raise NothingSentError(msg) from None
+        reader = writer = terminal
+    count = len(subjects)
+    try:
+        writer.write(
+            f"\nAbout to ask Hotjar to DELETE all data it holds about {count} data "
+            f"subject{'s' if count != 1 else ''} in organization {config.organization_id}:\n"
+        )
+        for subject in subjects[:PREVIEW_SUBJECTS]:
+            writer.write(f"  {subject.describe()}\n")
+        if count > PREVIEW_SUBJECTS:
+            writer.write(f"  ... and {count - PREVIEW_SUBJECTS} more\n")
+        writer.write(
+            "Hotjar deletes silently (no report, no email). Deletion cannot be undone.\n"
+            f"Type '{CONFIRM_WORD}' or the number of subjects ({count}) to continue: "
+        )
+        writer.flush()
+        answer = reader.readline().strip()
+    finally:
+        if terminal is not None:
+            terminal.close()
+    if answer.lower() not in {CONFIRM_WORD, str(count)}:
+        raise NothingSentError("deletion not confirmed; nothing was sent")
+
+
+def _print_dry_run(
+    console: Console,
+    client: UserLookupClient,
+    subjects: list[Subject],
+    *,
+    delete: bool,
+) -> None:
+    console.out("DRY RUN: nothing is sent, not even the token request. These requests would be sent:")
+    if delete:
+        console.out("(delete_all_hits is true: Hotjar would silently delete all data; that cannot be undone)")
+    console.out()
+    console.out("# Access token, requested once and reused")
+    console.out(f"POST {client.token_url}")
+    console.out("Content-Type: application/x-www-form-urlencoded")
+    console.out()
+    client_id = urllib.parse.quote_plus(client.authenticator.client_id or "")
+    console.out(f"grant_type=client_credentials&client_id={client_id}&client_secret={MASK}")
+    for number, subject in enumerate(subjects, start=1):
+        prepared = client.prepare(subject, delete=delete)
+        console.out()
+        console.out(f"# {number}/{len(subjects)}: {subject.source}")
+        console.out(f"{prepared.method} {prepared.url}")
+        for name, value in prepared.headers.items():
+            console.out(f"{name}: {value}")
+        console.out(f"Authorization: Bearer {MASK}")
+        console.out()
+        console.out(t.cast("bytes", prepared.body).decode("utf-8"))
+    console.out()
+
+
+def _announce(console: Console, count: int, config: LookupConfig, *, delete: bool) -> None:
+    plural = "s" if count != 1 else ""
+    if delete:
+        console.out(
+            f"Organization {config.organization_id}: asking Hotjar to delete all data about "
+            f"{count} data subject{plural}. Hotjar deletes silently: no report, no email. "
+            "This cannot be undone."
+        )
+    else:
+        console.out(
+            f"Organization {config.organization_id}: requesting a user lookup report for "
+            f"{count} data subject{plural}. Hotjar emails each report to the data subject's "
+            "email address (when one is given) and to the default recipient set on the "
+            "User Lookup page in Hotjar."
+        )
+
+
+def _pending(
+    console: Console,
+    subjects: list[Subject],
+    done: set[str],
+) -> tuple[list[Subject], int]:
+    """Subjects still to send, and how many were skipped (logged as accepted, or repeated)."""
+    pending: list[Subject] = []
+    seen: dict[str, Subject] = {}
+    skipped = 0
+    for subject in subjects:
+        if subject.key in done:
+            skipped += 1
+        elif subject.key in seen:
+            skipped += 1
+            console.out(f"skipped   {subject.source}: same subject as {seen[subject.key].source}")
+        else:
+            seen[subject.key] = subject
+            pending.append(subject)
+    return pending, skipped
+
+
+def run(argv: list[str] | None, console: Console) -> int:
+    args = build_parser().parse_args(argv)
+    subjects = _subjects(args, console)
+    config = load_config(args.config, os.environ)
+    console.secrets.add(config.client_secret)
+    log = ResultLog(args.log) if args.log else None
+
+    done = log.accepted(config.organization_id, delete=args.delete) if log else set()
+    if log and log.unreadable:
+        console.err(f"{PROG}: warning: ignored {log.unreadable} unreadable line(s) in {log.path}")
+    if log and done:
+        already = sum(subject.key in done for subject in subjects)
+        if already:
+            plural = "s" if already != 1 else ""
+            console.out(f"Skipping {already} subject{plural} already accepted (result log {log.path}).")
+    pending, skipped = _pending(console, subjects, done)
+
+    # singer-sdk (through the tap's authenticator) loads only for a valid run.
+    from tap_hotjar._user_lookup_http import HotjarError, UserLookupClient  # noqa: PLC0415
+
+    client = UserLookupClient(
+        api_url=config.api_url,
+        organization_id=config.organization_id,
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        notify=console.err,
+    )
+    if args.dry_run:
+        _print_dry_run(console, client, pending, delete=args.delete)
+        console.out(f"Dry run: {len(pending)} would be sent, {skipped} skipped; nothing was sent.")
+        return EXIT_OK
+    if not pending:
+        console.out(f"Summary: 0 accepted, 0 refused, {skipped} skipped. Nothing to send.")
+        return EXIT_OK
+    if args.delete and not args.yes:
+        _confirm_deletion(pending, config)
+    if log:
+        log.open()
+    try:
+        try:
+            client.ensure_token()
+        except HotjarError as exc:
+            raise RunFailedError(str(exc)) from None
+        return _send_all(console, client, pending, log, config, delete=args.delete, skipped=skipped)
+    finally:
+        if log:
+            log.close()
+
+
+def _send_all(
+    console: Console,
+    client: UserLookupClient,
+    subjects: list[Subject],
+    log: ResultLog | None,
+    config: LookupConfig,
+    *,
+    delete: bool,
+    skipped: int,
+) -> int:
+    from tap_hotjar._user_lookup_http import HotjarError  # noqa: PLC0415 - loaded by now
+
+    _announce(console, len(subjects), config, delete=delete)
+    accepted = refused = 0
+    stopped: str | None = None
+    try:
+        for subject in subjects:
+            try:
+                outcome = client.send(subject, delete=delete)
+            except HotjarError as exc:
+                stopped = str(exc)
+                break
+            finally:
+                if client.access_token:
+                    console.secrets.add(client.access_token)
+            accepted += outcome.accepted
+            refused += not outcome.accepted
+            word = "accepted" if outcome.accepted else "refused "
+            what = "deletion" if delete else "lookup"
+            console.out(f"{word}  {what}  {subject.source}: {subject.describe()}  ({outcome.reason})")
+            if log:
+                log.write(
+                    {
+                        "time": _now(),
+                        "key": subject.key,
+                        "reference": subject.reference,
+                        "source": subject.source,
+                        "organization_id": config.organization_id,
+                        "delete": delete,
+                        "status": "accepted" if outcome.accepted else "refused",
+                        "http_status": outcome.http_status,
+                        "reason": console.redact(outcome.reason),
+                    }
+                )
+            if outcome.stop:
+                stopped = f"stopped after {subject.source}: {outcome.reason}"
+                break
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    not_sent = len(subjects) - accepted - refused
+    summary = f"Summary: {accepted} accepted, {refused} refused, {skipped} skipped"
+    console.out(summary + (f", {not_sent} not sent." if not_sent else "."))
+    if stopped:
+        console.error(f"{stopped}; {not_sent} subject(s) not sent (rerun with the same --log to resume)")
+        return EXIT_INTERRUPTED if stopped == "interrupted" else EXIT_FAILED
+    if refused:
+        total = accepted + refused
+        console.error(f"Hotjar refused {refused} of {total} request(s); see the lines marked 'refused'")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> None:
+    console = Console()
+    try:
+        code = run(argv, console)
+    except NothingSentError as exc:
+        console.error(str(exc))
+        code = EXIT_NOT_SENT
+    except RunFailedError as exc:
+        console.error(str(exc))
+        code = EXIT_FAILED
+    except KeyboardInterrupt:
+        console.error("interrupted")
+        code = EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - every failure ends as one line
+        if os.environ.get(DEBUG_ENV):
+            raise
+        text = console.redact(str(exc))
+        text = text if len(text) <= 300 else text[:297] + "..."
+        console.error(f"{type(exc).__name__}: {text} (set {DEBUG_ENV}=1 for a traceback)")
+        code = EXIT_FAILED
+    sys.exit(code)
+
+if __name__ == "__main__":
+    main()

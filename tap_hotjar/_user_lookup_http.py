@@ -71,12 +71,14 @@ class UserLookupClient:
         self.api_url = api_url
         self.url = f"{api_url}/v1/organizations/{organization_id}/user-lookup"
         self.token_url = f"{api_url}/v1/oauth/token"
-        self.session = RateLimitedSession(SlidingWindowLimiter())
+        limiter = SlidingWindowLimiter()  # token requests count against the limit too
+        self.session = RateLimitedSession(limiter)
         self.session.headers["User-Agent"] = user_agent()
         self.authenticator = HotjarAuthenticator(
             api_url=api_url,
             client_id=client_id,
             client_secret=client_secret,
+            limiter=limiter,
         )
         self._notify = notify
         self._sleep = sleep
@@ -93,7 +95,9 @@ class UserLookupClient:
     def prepare(self, subject: Subject, *, delete: bool) -> requests.PreparedRequest:
         """The request exactly as it goes on the wire, less the Authorization header."""
         body = json.dumps(subject.body(delete=delete), ensure_ascii=False).encode("utf-8")
-        request = requests.Request("POST", self.url, data=body, headers={"Content-Type": CONTENT_TYPE})
+        request = requests.Request(
+            "POST", self.url, data=body, headers={"Content-Type": CONTENT_TYPE}
+        )
         return self.session.prepare_request(request)
 
     def send(self, subject: Subject, *, delete: bool) -> Outcome:
@@ -106,7 +110,7 @@ class UserLookupClient:
             wait = min(BACKOFF_BASE * 2 ** (attempt - 1), MAX_BACKOFF)
             try:
                 response = self.session.send(prepared, timeout=TIMEOUT, allow_redirects=False)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except requests.RequestException as exc:  # connection, timeout, broken response
                 failure, status = f"could not reach {self.api_url} ({type(exc).__name__})", None
             else:
                 status = response.status_code
@@ -136,7 +140,9 @@ class UserLookupClient:
                     # 400, 404, ...: Hotjar refused this subject; the batch goes on.
                     return Outcome(False, status, f"HTTP {status}{detail}")
             if attempt < MAX_TRIES:
-                self._notify(f"  attempt {attempt} of {MAX_TRIES} failed: {failure}; retrying in {wait:.1f} s")
+                self._notify(
+                    f"attempt {attempt} of {MAX_TRIES} failed: {failure}; retrying in {wait:.1f} s"
+                )
                 self._sleep(wait)
         return Outcome(False, status, f"{failure}; gave up after {MAX_TRIES} attempts", stop=True)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import io
 import json
 import re
 import typing as t
@@ -215,7 +216,8 @@ def read_subjects(path: str) -> list[Subject]:
 def _read_csv(path: str, text: str) -> tuple[list[Subject], list[str]]:
     subjects: list[Subject] = []
     problems: list[str] = []
-    reader = csv.reader(text.splitlines(keepends=True), strict=True)
+    # Not str.splitlines(): it also splits at characters a quoted cell may hold.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header: list[str] | None = None
     header_line = 0
     last_line = 0
@@ -236,7 +238,8 @@ def _read_csv(path: str, text: str) -> tuple[list[Subject], list[str]]:
                     f"{header_line}) has {len(header)}; quote values that hold commas"
                 )
                 continue
-            cells = dict(zip(header, [cell.strip() for cell in row]))
+            padded = [cell.strip() for cell in row] + [""] * (len(header) - len(row))
+            cells = dict(zip(header, padded, strict=True))
             try:
                 subjects.append(_csv_subject(cells, f"{path} line {line}"))
             except SubjectError as exc:
@@ -264,7 +267,9 @@ def _check_header(header: list[str]) -> str | None:
 
 
 def _csv_subject(cells: dict[str, str], source: str) -> Subject:
-    pairs = [parse_pair(item.strip()) for item in cells.get("site_users", "").split(";") if item.strip()]
+    pairs = [
+        parse_pair(item.strip()) for item in cells.get("site_users", "").split(";") if item.strip()
+    ]
     site, user = cells.get("site_id", ""), cells.get("user_id", "")
     if site or user:
         site_id = check_site_id(site)
@@ -276,7 +281,8 @@ def _csv_subject(cells: dict[str, str], source: str) -> Subject:
 def _read_jsonl(path: str, text: str) -> tuple[list[Subject], list[str]]:
     subjects: list[Subject] = []
     problems: list[str] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # Lines end at \n only: JSON strings may hold other line separators (U+2028).
+    for number, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         where = f"{path} line {number}"
@@ -294,11 +300,13 @@ def _read_jsonl(path: str, text: str) -> tuple[list[Subject], list[str]]:
 
 def _jsonl_subject(doc: object, source: str) -> Subject:
     if not isinstance(doc, dict):
-        msg = f"each line must be a JSON object such as {{\"email\": ...}}, not {type(doc).__name__}"
+        msg = f'each line must be a JSON object such as {{"email": ...}}, not {type(doc).__name__}'
         raise SubjectError(msg)
     unknown = [key for key in doc if key not in JSONL_KEYS]
     if unknown:
-        msg = f"unknown key(s) {', '.join(map(repr, unknown))}; the keys are {', '.join(JSONL_KEYS)}"
+        msg = (
+            f"unknown key(s) {', '.join(map(repr, unknown))}; the keys are {', '.join(JSONL_KEYS)}"
+        )
         raise SubjectError(msg)
     site_users = doc.get("site_users")
     pairs: list[tuple[str, str]] = []

@@ -95,43 +95,40 @@ class LookupConfig:
     api_url: str
 
 
+def _read_config(source: str) -> dict[str, t.Any]:
+    if source == CONFIG_FROM_ENV:
+        return {}
+    try:
+        with open(source, encoding="utf-8") as handle:
+            raw = json.load(handle)
+    except OSError as exc:
+        raise NothingSentError(f"cannot read the config file {source}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise NothingSentError(f"the config file {source} is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise NothingSentError(f"the config file {source} must hold a JSON object")
+    return raw
 
-def load_config(source: str, environ: t.Mapping[str, str]) -> LookupConfig:
-    """The tap's config file (or ENV), with TAP_HOTJAR_* variables filling in gaps."""
-    raw: dict[str, t.Any] = {}
-    if source != CONFIG_FROM_ENV:
-        try:
-            with open(source, encoding="utf-8") as handle:
-                raw = json.load(handle)
-        except OSError as exc:
-            raise NothingSentError(f"cannot read the config file {source}: {exc.strerror}") from None
-        except ValueError as exc:
-            raise NothingSentError(f"the config file {source} is not valid JSON: {exc}") from None
-        if not isinstance(raw, dict):
-            raise NothingSentError(f"the config file {source} must hold a JSON object")
-    for key in ("client_id", "client_secret", "organization_id", "api_url"):
-        if raw.get(key) in (None, ""):
-            value = environ.get(ENV_PREFIX + key.upper(), "").strip()
-            if value:
-                raw[key] = value
+
+def _config_errors(raw: dict[str, t.Any]) -> list[str]:
     errors = []
     for key in ("client_id", "client_secret"):
         value = raw.get(key)
         if value in (None, ""):
             errors.append(f"{key} is required")
         elif not isinstance(value, str):
-            errors.append(f"{key} must be a non-empty string")
+            errors.append(f"{key} must be a non-empty string")  # never echo a secret
     organization_id = raw.get("organization_id")
-    if isinstance(organization_id, str) and organization_id.strip().isdigit():
-        organization_id = int(organization_id)
     if organization_id is None:
         errors.append(
             "organization_id is required for user lookups (the ID next to the "
             "organization on Hotjar's Sites & Organizations page)"
         )
-    elif isinstance(organization_id, bool) or not isinstance(organization_id, int) or organization_id < 1:
+    elif isinstance(organization_id, bool) or not isinstance(organization_id, int):
         errors.append(f"organization_id must be a positive integer, not {short(organization_id)}")
-    api_url = raw.get("api_url") or DEFAULT_API_URL
+    elif organization_id < 1:
+        errors.append(f"organization_id must be a positive integer, not {organization_id}")
+    api_url = raw["api_url"]
     if not isinstance(api_url, str):
         errors.append(f"api_url must be a string, not {short(api_url)}")
     else:
@@ -139,14 +136,30 @@ def load_config(source: str, environ: t.Mapping[str, str]) -> LookupConfig:
         from tap_hotjar.tap import _semantic_errors  # noqa: PLC0415 - loads singer-sdk
 
         errors += _semantic_errors({"api_url": api_url})
+    return errors
+
+
+def load_config(source: str, environ: t.Mapping[str, str]) -> LookupConfig:
+    """The tap's config file (or ENV), with TAP_HOTJAR_* variables filling in gaps."""
+    raw = _read_config(source)
+    for key in ("client_id", "client_secret", "organization_id", "api_url"):
+        if raw.get(key) in (None, ""):
+            value = environ.get(ENV_PREFIX + key.upper(), "").strip()
+            if value:
+                raw[key] = value
+    organization_id = raw.get("organization_id")
+    if isinstance(organization_id, str) and organization_id.strip().isdigit():
+        raw["organization_id"] = int(organization_id)
+    raw["api_url"] = raw.get("api_url") or DEFAULT_API_URL
+    errors = _config_errors(raw)
     if errors:
         where = "environment" if source == CONFIG_FROM_ENV else source
         raise NothingSentError(f"invalid config ({where}): " + "; ".join(errors))
     return LookupConfig(
         client_id=raw["client_id"],
         client_secret=raw["client_secret"],
-        organization_id=t.cast("int", organization_id),
-        api_url=str(api_url).rstrip("/"),
+        organization_id=raw["organization_id"],
+        api_url=raw["api_url"].rstrip("/"),
     )
 
 
@@ -154,7 +167,11 @@ def load_config(source: str, environ: t.Mapping[str, str]) -> LookupConfig:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return (
+        datetime.datetime.now(datetime.timezone.utc)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z")
+    )
 
 
 class ResultLog:
@@ -200,12 +217,15 @@ class ResultLog:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             self._handle = os.fdopen(fd, "a", encoding="utf-8")
         except OSError as exc:
-            raise NothingSentError(f"cannot write the result log {self.path}: {exc.strerror}") from None
+            raise NothingSentError(
+                f"cannot write the result log {self.path}: {exc.strerror}"
+            ) from None
 
     def write(self, entry: dict[str, t.Any]) -> None:
         if self._handle is None:
             return
-        self._handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        # ASCII only: a raw U+2028 in a reference would split the line for some readers.
+        self._handle.write(json.dumps(entry) + "\n")
         # Flushed line by line: a crash loses at most the line being written.
         self._handle.flush()
 
@@ -247,8 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "Files: CSV with a header (columns email, site_users as 'SITE=USER;SITE=USER', "
-            "site_id, user_id, reference) or JSON Lines ({\"email\": ..., \"site_users\": "
-            "{\"42\": \"u42\"}, \"reference\": ...}). Exit status: 0 all accepted or "
+            'site_id, user_id, reference) or JSON Lines ({"email": ..., "site_users": '
+            '{"42": "u42"}, "reference": ...}). Exit status: 0 all accepted or '
             "skipped, 1 a subject was refused or the run stopped, 2 nothing was sent."
         ),
     )
@@ -292,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _subjects(args: argparse.Namespace, console: Console) -> list[Subject]:
+    if args.yes and not args.delete:
+        # Likely a deletion meant as one; a lookup instead would email the subjects.
+        raise NothingSentError("--yes confirms --delete and means nothing without it")
     if args.file and (args.email is not None or args.site_user):
         raise NothingSentError("give either --file or --email/--site-user, not both")
     if args.file:
@@ -315,21 +338,39 @@ def _subjects(args: argparse.Namespace, console: Console) -> list[Subject]:
 # --------------------------------------------------------------------- the run
 
 
-def _confirm_deletion(subjects: list[Subject], config: LookupConfig) -> None:
-    """Ask on the terminal; without one, refuse (use --yes to confirm in scripts)."""
-    terminal: t.TextIO | None = None
-    if sys.stdin.isatty():
-        reader, writer = sys.stdin, sys.stderr
+def _open_terminal() -> tuple[t.TextIO, t.TextIO, list[t.TextIO]] | None:
+    """(reader, writer, handles to close) for a prompt, or None without a terminal.
+
+    /dev/tty first: under `meltano invoke` stdout and stderr are pipes read line by
+    line, where a prompt without a newline would stay invisible.
+    """
+    try:
+        # Two handles: a terminal is not seekable, which a text-mode "r+" requires.
+        reader = open("/dev/tty", encoding="utf-8")  # noqa: SIM115 - closed by the caller
+    except OSError:
+        pass
     else:
         try:
-            terminal = open("/dev/tty", "r+", encoding="utf-8")  # noqa: SIM115
+            writer = open("/dev/tty", "w", encoding="utf-8")  # noqa: SIM115
         except OSError:
-            msg = (
-                "--delete must be confirmed, and there is no terminal to ask on: "
-                "add --yes to confirm without a prompt; nothing was sent"
-            )
-            raise NothingSentError(msg) from None
-        reader = writer = terminal
+            reader.close()
+        else:
+            return reader, writer, [reader, writer]
+    if sys.stdin.isatty():
+        return sys.stdin, sys.stderr, []
+    return None
+
+
+def _confirm_deletion(subjects: list[Subject], config: LookupConfig) -> None:
+    """Ask on the terminal; without one, refuse (use --yes to confirm in scripts)."""
+    opened = _open_terminal()
+    if opened is None:
+        msg = (
+            "--delete must be confirmed, and there is no terminal to ask on: "
+            "add --yes to confirm without a prompt; nothing was sent"
+        )
+        raise NothingSentError(msg)
+    reader, writer, handles = opened
     count = len(subjects)
     try:
         writer.write(
@@ -347,8 +388,8 @@ def _confirm_deletion(subjects: list[Subject], config: LookupConfig) -> None:
         writer.flush()
         answer = reader.readline().strip()
     finally:
-        if terminal is not None:
-            terminal.close()
+        for handle in handles:
+            handle.close()
     if answer.lower() not in {CONFIRM_WORD, str(count)}:
         raise NothingSentError("deletion not confirmed; nothing was sent")
 
@@ -360,9 +401,14 @@ def _print_dry_run(
     *,
     delete: bool,
 ) -> None:
-    console.out("DRY RUN: nothing is sent, not even the token request. These requests would be sent:")
+    console.out(
+        "DRY RUN: nothing is sent, not even the token request. These requests would be sent:"
+    )
     if delete:
-        console.out("(delete_all_hits is true: Hotjar would silently delete all data; that cannot be undone)")
+        console.out(
+            "(delete_all_hits is true: Hotjar would delete all data silently; "
+            "that cannot be undone)"
+        )
     console.out()
     console.out("# Access token, requested once and reused")
     console.out(f"POST {client.token_url}")
@@ -435,7 +481,9 @@ def run(argv: list[str] | None, console: Console) -> int:
         already = sum(subject.key in done for subject in subjects)
         if already:
             plural = "s" if already != 1 else ""
-            console.out(f"Skipping {already} subject{plural} already accepted (result log {log.path}).")
+            console.out(
+                f"Skipping {already} subject{plural} already accepted (result log {log.path})."
+            )
     pending, skipped = _pending(console, subjects, done)
 
     # singer-sdk (through the tap's authenticator) loads only for a valid run.
@@ -446,14 +494,14 @@ def run(argv: list[str] | None, console: Console) -> int:
         organization_id=config.organization_id,
         client_id=config.client_id,
         client_secret=config.client_secret,
-        notify=console.err,
+        notify=lambda text: console.err(f"{PROG}: warning: {text}"),
     )
+    if not pending:
+        console.out(f"Summary: 0 accepted, 0 refused, {skipped} skipped. Nothing to send.")
+        return EXIT_OK
     if args.dry_run:
         _print_dry_run(console, client, pending, delete=args.delete)
         console.out(f"Dry run: {len(pending)} would be sent, {skipped} skipped; nothing was sent.")
-        return EXIT_OK
-    if not pending:
-        console.out(f"Summary: 0 accepted, 0 refused, {skipped} skipped. Nothing to send.")
         return EXIT_OK
     if args.delete and not args.yes:
         _confirm_deletion(pending, config)
@@ -499,7 +547,9 @@ def _send_all(
             refused += not outcome.accepted
             word = "accepted" if outcome.accepted else "refused "
             what = "deletion" if delete else "lookup"
-            console.out(f"{word}  {what}  {subject.source}: {subject.describe()}  ({outcome.reason})")
+            console.out(
+                f"{word}  {what}  {subject.source}: {subject.describe()}  ({outcome.reason})"
+            )
             if log:
                 log.write(
                     {
@@ -523,11 +573,15 @@ def _send_all(
     summary = f"Summary: {accepted} accepted, {refused} refused, {skipped} skipped"
     console.out(summary + (f", {not_sent} not sent." if not_sent else "."))
     if stopped:
-        console.error(f"{stopped}; {not_sent} subject(s) not sent (rerun with the same --log to resume)")
+        console.error(
+            f"{stopped}; {not_sent} subject(s) not sent (rerun with the same --log to resume)"
+        )
         return EXIT_INTERRUPTED if stopped == "interrupted" else EXIT_FAILED
     if refused:
         total = accepted + refused
-        console.error(f"Hotjar refused {refused} of {total} request(s); see the lines marked 'refused'")
+        console.error(
+            f"Hotjar refused {refused} of {total} request(s); see the lines marked 'refused'"
+        )
         return EXIT_FAILED
     return EXIT_OK
 
@@ -545,7 +599,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         console.error("interrupted")
         code = EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - every failure ends as one line
+    except Exception as exc:  # every failure ends as one line
         if os.environ.get(DEBUG_ENV):
             raise
         text = console.redact(str(exc))
@@ -553,6 +607,7 @@ def main(argv: list[str] | None = None) -> None:
         console.error(f"{type(exc).__name__}: {text} (set {DEBUG_ENV}=1 for a traceback)")
         code = EXIT_FAILED
     sys.exit(code)
+
 
 if __name__ == "__main__":
     main()

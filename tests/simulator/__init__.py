@@ -1,0 +1,19 @@
+"""Hotjar API simulator for tests, the demo and benchmarks.
+
+``HotjarSimulator`` runs a real HTTP/1.1 server on 127.0.0.1 that follows the Hotjar
+API reference (OAuth client credentials, surveys, responses, user lookup), serves
+deterministic data built from a seed, and exposes ground truth, counters and fault
+switches.  ``python -m tests.simulator --help`` starts one by hand.
+"""
+
+from .data import QUESTION_TYPES, format_instant
+from .server import CURSOR_PREFIX, DEFAULT_LIMIT, MAX_LIMIT, HotjarSimulator
+
+__all__ = [
+    "CURSOR_PREFIX",
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "QUESTION_TYPES",
+    "HotjarSimulator",
+    "format_instant",
+]

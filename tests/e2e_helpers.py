@@ -1,0 +1,233 @@
+"""Helpers for the end-to-end tests that run the real pipeline through Meltano.
+
+Meltano runs as a subprocess from its own virtualenv (scripts/_meltano_env.sh
+installs it once), against this checkout's meltano.yml, with the plugin
+virtualenvs under .meltano/ shared by every test and by scripts/demo.sh. Each
+scenario gets its own Meltano system database (so its own state), its own
+simulator, and its own warehouse (a PostgreSQL schema or a DuckDB file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import typing as t
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if t.TYPE_CHECKING:
+    from tests.simulator import HotjarSimulator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MELTANO_ENV_SCRIPT = REPO_ROOT / "scripts" / "_meltano_env.sh"
+
+STREAM_KEYS: dict[str, tuple[str, ...]] = {
+    "surveys": ("id",),
+    "survey_questions": ("survey_id", "id"),
+    "survey_responses": ("id",),
+    "survey_answers": ("response_id", "position"),
+}
+TABLES = tuple(STREAM_KEYS)
+
+PG_HOST = os.environ.get("E2E_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("E2E_PG_PORT", "5432"))
+PG_USER = os.environ.get("E2E_PG_USER", "postgres")
+PG_PASSWORD = os.environ.get("E2E_PG_PASSWORD", "")
+PG_DATABASE = os.environ.get("E2E_PG_DATABASE", "test")
+
+# Variables from the caller's shell that would change what Meltano or the
+# plugins do; each scenario sets the ones it needs.
+_SCRUBBED_PREFIXES = ("MELTANO_", "TAP_HOTJAR", "TARGET_POSTGRES_", "TARGET_DUCKDB_", "HOTJAR_")
+
+PIPELINE_TIMEOUT_S = 300
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def ensure_meltano() -> Path:
+    """Install Meltano (once) the way scripts/demo.sh does; return its executable."""
+    proc = subprocess.run(
+        ["bash", "-c", f'source "{MELTANO_ENV_SCRIPT}" >&2 && command -v meltano'],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        msg = f"could not set up Meltano:\n{proc.stderr[-3000:]}"
+        raise RuntimeError(msg)
+    return Path(proc.stdout.strip())
+
+
+def base_env(system_db: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    env.update(
+        MELTANO_PROJECT_ROOT=str(REPO_ROOT),
+        MELTANO_DATABASE_URI=f"sqlite:///{system_db}",
+        MELTANO_SEND_ANONYMOUS_USAGE_STATS="false",
+        MELTANO_CLI_DISABLE_VERSION_CHECK="1",
+        MELTANO_CLI_LOG_FORMAT="uncolored",
+        NO_COLOR="1",
+    )
+    return env
+
+
+def install_plugins(meltano: Path, plugins: list[str], workdir: Path) -> None:
+    """Install the plugins whose virtualenv is missing; keep existing ones.
+
+    `meltano run` re-installs a plugin by itself when its pip_url changed, so an
+    existing virtualenv is always safe to reuse.
+    """
+    venv_dirs = {
+        "tap-hotjar": REPO_ROOT / ".meltano/extractors/tap-hotjar/venv",
+        "target-postgres": REPO_ROOT / ".meltano/loaders/target-postgres/venv",
+        "target-duckdb": REPO_ROOT / ".meltano/loaders/target-duckdb/venv",
+    }
+    missing = [p for p in plugins if not (venv_dirs[p] / "bin").is_dir()]
+    if not missing:
+        return
+    proc = subprocess.run(
+        [str(meltano), "install", *missing],
+        cwd=REPO_ROOT,
+        env=base_env(workdir / "install.db"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        output = f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+        msg = f"meltano install {' '.join(missing)} failed:\n{output}"
+        raise RuntimeError(msg)
+
+
+@dataclass
+class Pipeline:
+    """One scenario: a simulator, a Meltano system database and a target config."""
+
+    meltano: Path
+    sim: HotjarSimulator
+    workdir: Path
+    target_env: dict[str, str]
+    extra_env: dict[str, str] = field(default_factory=dict)
+    runs: list[float] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        env = base_env(self.workdir / "meltano.db")
+        cfg = self.sim.config()
+        env.update(
+            TAP_HOTJAR_API_URL=cfg["api_url"],
+            TAP_HOTJAR_CLIENT_ID=cfg["client_id"],
+            TAP_HOTJAR_CLIENT_SECRET=cfg["client_secret"],
+            TAP_HOTJAR_SITE_IDS=json.dumps(cfg["site_ids"]),
+        )
+        env.update(self.target_env)
+        env.update(self.extra_env)
+        return env
+
+    def meltano_cmd(self, *args: str) -> list[str]:
+        # An empty env file: a developer's .env (real credentials, another
+        # database) must not leak into the tests.
+        env_file = self.workdir / "empty.env"
+        env_file.touch()
+        return [str(self.meltano), "--env-file", str(env_file), *args]
+
+    def run(self, *blocks: str) -> str:
+        """`meltano run BLOCKS...`; returns the combined log, fails with its tail."""
+        log_path = self.workdir / f"run-{len(self.runs) + 1}.log"
+        start = time.monotonic()
+        with log_path.open("w") as log:
+            proc = subprocess.run(
+                self.meltano_cmd("run", *blocks),
+                cwd=REPO_ROOT,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=PIPELINE_TIMEOUT_S,
+                check=False,
+            )
+        self.runs.append(time.monotonic() - start)
+        text = log_path.read_text(errors="replace")
+        if proc.returncode != 0:
+            command = f"meltano run {' '.join(blocks)}"
+            msg = f"{command} exited {proc.returncode}; log {log_path}:\n{text[-6000:]}"
+            raise AssertionError(msg)
+        return text
+
+    def state(self, state_id: str) -> dict:
+        proc = subprocess.run(
+            self.meltano_cmd("state", "get", state_id),
+            cwd=REPO_ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return json.loads(proc.stdout)
+
+
+# --------------------------------------------------------------- ground truth
+
+
+@dataclass
+class Truth:
+    """What the simulator serves, in the shape of the tap's four streams."""
+
+    survey_ids: set[str]
+    question_keys: set[tuple[str, str]]
+    response_ids: set[str]
+    answer_keys: set[tuple[str, int]]
+    email_answers: set[str]
+    user_attribute_values: set[str]
+    email_answer_by_key: dict[tuple[str, int], str]
+    response_created: dict[str, str]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "surveys": len(self.survey_ids),
+            "survey_questions": len(self.question_keys),
+            "survey_responses": len(self.response_ids),
+            "survey_answers": len(self.answer_keys),
+        }
+
+
+def ground_truth(sim: HotjarSimulator) -> Truth:
+    truth = Truth(set(), set(), set(), set(), set(), set(), {}, {})
+    for site_id in sim.site_ids:
+        for survey in sim.surveys(site_id):
+            truth.survey_ids.add(survey["id"])
+            questions = survey.get("questions") or []
+            types = {q["id"]: q.get("type") for q in questions}
+            truth.question_keys.update((survey["id"], q["id"]) for q in questions)
+            for response in sim.responses(site_id, survey["id"]):
+                truth.response_ids.add(response["id"])
+                truth.response_created[response["id"]] = response["created_time"]
+                for position, answer in enumerate(response.get("answers") or []):
+                    key = (response["id"], position)
+                    truth.answer_keys.add(key)
+                    if types.get(answer.get("question_id")) == "email" and answer.get("answer"):
+                        truth.email_answers.add(answer["answer"])
+                        truth.email_answer_by_key[key] = answer["answer"]
+                for attribute in response.get("user_attributes") or []:
+                    if isinstance(attribute.get("value"), str) and len(attribute["value"]) > 3:
+                        truth.user_attribute_values.add(attribute["value"])
+    return truth
+
+
+def add_responses_everywhere(sim: HotjarSimulator, per_survey: int) -> list[dict]:
+    """Add responses to every survey that has some; returns the new responses."""
+    added: list[dict] = []
+    for site_id in sim.site_ids:
+        for survey in sim.surveys(site_id):
+            if sim.responses(site_id, survey["id"]):
+                added.extend(sim.add_responses(site_id, survey["id"], per_survey))
+    return added
+
+
+EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")

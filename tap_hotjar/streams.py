@@ -13,18 +13,17 @@ from singer_sdk.schema.source import SchemaDirectory, StreamSchema
 from singer_sdk.streams import Stream
 
 from tap_hotjar.client import HotjarCursorPaginator, HotjarStream, NotFoundError, response_body
-from tap_hotjar.errors import HotjarAPIError, HotjarStateError
+from tap_hotjar.errors import HotjarAPIError
 from tap_hotjar.prefetch import Prefetcher
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
     import requests
-
     from singer_sdk.helpers.types import Context, Record
 
 
-def _schema_dir() -> t.Any:  # noqa: ANN401
+def _schema_dir() -> t.Any:
     # In the wheel the schemas sit inside the package; in a checkout (editable
     # install, tests) they are the top-level schemas/ folder.
     packaged = importlib.resources.files("tap_hotjar") / "schemas"
@@ -89,7 +88,7 @@ class SurveysStream(HotjarStream):
         return surveys
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        assert context is not None  # noqa: S101 - partitions always give one
+        assert context is not None
         if self._listings is None:
             # List every site's surveys up front (a page or two each), so that
             # responses can be read ahead across site boundaries too.
@@ -112,13 +111,11 @@ class SurveysStream(HotjarStream):
             self._listing_site = None
 
     def post_process(self, row: Record, context: Context | None = None) -> Record | None:
-        assert context is not None  # noqa: S101 - partitions always give one
+        assert context is not None
         row["site_id"] = context["site_id"]
         questions = row.get("questions") or []
         self.questions_by_survey[row["id"]] = questions
-        self.question_types[row["id"]] = {
-            q.get("id"): q.get("type") for q in questions if isinstance(q, dict)
-        }
+        self.question_types[row["id"]] = {q.get("id"): q.get("type") for q in questions if isinstance(q, dict)}
         return row
 
     def get_child_context(self, record: Record, context: Context | None) -> Context:
@@ -138,7 +135,7 @@ class SurveyQuestionsStream(Stream):
     state_partitioning_keys: t.ClassVar[list[str]] = []
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        assert context is not None  # noqa: S101 - always synced by the parent
+        assert context is not None
         surveys = t.cast("SurveysStream", self._tap.streams["surveys"])
         questions = surveys.questions_by_survey.pop(context["survey_id"], [])
         for position, question in enumerate(questions):
@@ -185,21 +182,14 @@ class SurveyResponsesStream(HotjarStream):
         """Normalised max(bookmark, start_date): older responses are not wanted."""
         candidates = []
         bookmark = self.get_context_state(context).get("replication_key_value")
-        if bookmark is not None:
-            try:
-                candidates.append(normalize_timestamp(str(bookmark)))
-            except (ValueError, TypeError):
-                msg = (
-                    f"The state's bookmark for survey {context['survey_id']} is not a "
-                    f"timestamp: {str(bookmark)[:60]!r}"
-                )
-                raise HotjarStateError(msg) from None
+        if bookmark is not None:  # load_state has checked that it is a timestamp
+            candidates.append(normalize_timestamp(str(bookmark)))
         if start_date := self.config.get("start_date"):
             candidates.append(normalize_timestamp(start_date))
         return max(candidates) if candidates else None
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        assert context is not None  # noqa: S101 - always synced by the parent
+        assert context is not None
         key = (context["site_id"], context["survey_id"])
         if key not in self._stop_points:
             self._stop_points[key] = self._stop_point(context)
@@ -214,8 +204,7 @@ class SurveyResponsesStream(HotjarStream):
                 yield from t.cast("list[dict]", page)
         except NotFoundError:
             self.logger.warning(
-                "Survey %s of site %s answered 404 (deleted?); skipping it, "
-                "its bookmark is left unchanged",
+                "Survey %s of site %s answered 404 (deleted?); skipping it, its bookmark is left unchanged",
                 context["survey_id"],
                 context["site_id"],
             )
@@ -233,9 +222,7 @@ class SurveyResponsesStream(HotjarStream):
         url = self.get_url(context)
         while not paginator.finished:
             params = self.get_url_params(context, paginator.current_value)
-            prepared = self.build_prepared_request(
-                method="GET", url=url, params=params, headers=self.http_headers
-            )
+            prepared = self.build_prepared_request(method="GET", url=url, params=params, headers=self.http_headers)
             response = request(prepared, context)
             rows = response_body(response)["results"]
             reached_stop = self._normalize_page(rows, stop_at, context)
@@ -268,7 +255,7 @@ class SurveyResponsesStream(HotjarStream):
         return t.cast("SurveyAnswersStream", self._tap.streams["survey_answers"])
 
     def post_process(self, row: Record, context: Context | None = None) -> Record | None:
-        assert context is not None  # noqa: S101 - always synced by the parent
+        assert context is not None
         if self._stop_at is not None and row["created_time"] < self._stop_at:
             return None  # older than the bookmark or start_date
         row["site_id"] = context["site_id"]
@@ -278,9 +265,7 @@ class SurveyResponsesStream(HotjarStream):
             answers.emit_for_response(row, self._question_types)
         return row
 
-    def generate_child_contexts(
-        self, record: Record, context: Context | None
-    ) -> Iterable[Context | None]:
+    def generate_child_contexts(self, record: Record, context: Context | None) -> Iterable[Context | None]:
         # Answers are written by post_process, from the response in hand. A child
         # sync per response would cost a SCHEMA message and a partition each.
         return ()

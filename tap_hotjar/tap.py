@@ -147,20 +147,21 @@ def _short(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _is_datetime(value: str) -> bool:
+    try:
+        return isinstance(pendulum.parse(value), datetime.datetime)
+    except (ValueError, pendulum.parsing.exceptions.ParserError):
+        return False
+
+
 def _semantic_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     """What JSON Schema alone lets through: formats, and duplicates."""
     errors = []
     start_date = config.get("start_date")
-    if isinstance(start_date, str):
-        try:
-            parsed = pendulum.parse(start_date)
-        except (ValueError, pendulum.parsing.exceptions.ParserError):
-            parsed = None
-        if not isinstance(parsed, datetime.datetime):
-            errors.append(
-                f"start_date must be an RFC 3339 date-time such as "
-                f"2024-01-31T00:00:00Z, not {_short(start_date)}"
-            )
+    if isinstance(start_date, str) and not _is_datetime(start_date):
+        errors.append(
+            f"start_date must be an RFC 3339 date-time such as 2024-01-31T00:00:00Z, not {_short(start_date)}"
+        )
     api_url = config.get("api_url")
     if isinstance(api_url, str) and api_url:
         parts = urllib.parse.urlsplit(api_url)
@@ -194,14 +195,8 @@ def check_state(state: object) -> None:
             raise HotjarStateError(msg)
         for entry in [stream_state, *partitions]:
             value = entry.get("replication_key_value")
-            if value is None:
-                continue
-            try:
-                parsed = pendulum.parse(str(value))
-            except (ValueError, pendulum.parsing.exceptions.ParserError):
-                parsed = None
-            if not isinstance(parsed, datetime.datetime):
-                msg = f"state: bookmarks.{stream_name} has a replication_key_value that is not a timestamp: {_short(value)}"
+            if value is not None and not _is_datetime(str(value)):
+                msg = f"state: bookmarks.{stream_name} has a bookmark that is not a timestamp: {_short(value)}"
                 raise HotjarStateError(msg)
 
 

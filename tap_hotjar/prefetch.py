@@ -8,9 +8,9 @@ the SDK still consumes one survey at a time on its own thread, so the Singer
 output, the per-survey bookmarks and resumability are exactly as without it.
 singer-sdk has no concurrency of its own for partitions; this is the whole of it.
 
-Bounds: at most `workers` surveys in flight and `pages_ahead` parsed pages
-buffered per survey, so memory does not grow with the size of the account; the
-shared rate limiter keeps the total under the API's limit.
+Memory is bounded whatever the size of the account: the survey being emitted
+may have CURRENT_PAGES pages waiting, all the others together BUFFERED_PAGES.
+The shared rate limiter keeps the total request rate under the API's limit.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 WORKERS = 4
-PAGES_AHEAD = 4
+CURRENT_PAGES = 8
+BUFFERED_PAGES = 24
 _DONE = object()
 _POLL = 0.2
 
@@ -35,18 +36,10 @@ class _Job:
     def __init__(self, context: Context) -> None:
         self.context = context
         self.key = (context["site_id"], context["survey_id"])
-        self.pages: queue.Queue[object] = queue.Queue(maxsize=PAGES_AHEAD)
-        self.cancelled = threading.Event()
-
-    def put(self, item: object) -> bool:
-        """Hand an item to the consumer; False once the consumer gave up."""
-        while not self.cancelled.is_set():
-            try:
-                self.pages.put(item, timeout=_POLL)
-            except queue.Full:
-                continue
-            return True
-        return False
+        self.items: collections.deque[object] = collections.deque()
+        self.pages = 0  # pages (not end markers) in items
+        self.current = False  # the SDK is emitting this survey now
+        self.cancelled = False
 
 
 class Prefetcher:
@@ -54,22 +47,22 @@ class Prefetcher:
 
     `fetch` calls `emit(page)` for each page in order and returns when the
     survey is read to its stop point; `emit` returns False if it should stop.
+    Surveys must be asked for (`pages`) in the order they were scheduled; one
+    that is skipped is cancelled.
     """
 
-    def __init__(
-        self,
-        fetch: Callable[[Context, Callable[[object], bool]], None],
-        workers: int = WORKERS,
-    ) -> None:
+    def __init__(self, fetch: Callable[[Context, Callable[[object], bool]], None], workers: int = WORKERS) -> None:
         self._fetch = fetch
         self._workers = workers
         self._todo: queue.Queue[_Job] = queue.Queue()
         self._scheduled: collections.deque[_Job] = collections.deque()
         self._threads: list[threading.Thread] = []
+        self._cond = threading.Condition()
 
     def schedule(self, context: Context) -> None:
         job = _Job(context)
-        self._scheduled.append(job)
+        with self._cond:
+            self._scheduled.append(job)
         self._todo.put(job)
         if len(self._threads) < self._workers:
             thread = threading.Thread(target=self._work, name="hotjar-prefetch", daemon=True)
@@ -79,32 +72,63 @@ class Prefetcher:
     def pages(self, context: Context) -> Iterator[object]:
         """The pages of one survey, in order; fetched now if it was not scheduled."""
         key = (context["site_id"], context["survey_id"])
-        # Surveys scheduled earlier but never asked for (filtered out by a stream
-        # map, say) must not hold a worker.
-        while self._scheduled and self._scheduled[0].key != key:
-            self._scheduled.popleft().cancelled.set()
-        if not self._scheduled:
+        with self._cond:
+            # Surveys scheduled earlier but never asked for (filtered out by a
+            # stream map, say) must not hold a worker or buffer space.
+            while self._scheduled and self._scheduled[0].key != key:
+                self._scheduled.popleft().cancelled = True
+            job = self._scheduled.popleft() if self._scheduled else None
+        if job is None:
             self.schedule(context)
-        job = self._scheduled.popleft()
+            with self._cond:
+                job = self._scheduled.popleft()
+        with self._cond:
+            job.current = True
+            self._cond.notify_all()
         try:
             while True:
-                item = job.pages.get()
+                with self._cond:
+                    while not job.items:
+                        self._cond.wait()
+                    item = job.items.popleft()
+                    if item is not _DONE and not isinstance(item, BaseException):
+                        job.pages -= 1
+                    self._cond.notify_all()
                 if item is _DONE:
                     return
                 if isinstance(item, BaseException):
                     raise item
                 yield item
         finally:
-            job.cancelled.set()
+            with self._cond:
+                job.cancelled = True
+                self._cond.notify_all()
+
+    def _has_room(self, job: _Job) -> bool:
+        if job.current:
+            return job.pages < CURRENT_PAGES
+        return sum(j.pages for j in self._scheduled) < BUFFERED_PAGES
+
+    def _put(self, job: _Job, item: object, *, is_page: bool) -> bool:
+        """Hand an item to the consumer; False once the consumer gave up."""
+        with self._cond:
+            while is_page and not job.cancelled and not self._has_room(job):
+                self._cond.wait(_POLL)
+            if job.cancelled:
+                return False
+            job.items.append(item)
+            job.pages += is_page
+            self._cond.notify_all()
+            return True
 
     def _work(self) -> None:
         while True:
             job = self._todo.get()
-            if job.cancelled.is_set():
+            if job.cancelled:
                 continue
             try:
-                self._fetch(job.context, job.put)
+                self._fetch(job.context, lambda page, job=job: self._put(job, page, is_page=True))  # type: ignore[misc]
             except BaseException as exc:  # noqa: BLE001 - re-raised on the consumer's thread
-                job.put(exc)
+                self._put(job, exc, is_page=False)
                 continue
-            job.put(_DONE)
+            self._put(job, _DONE, is_page=False)

@@ -95,7 +95,10 @@ class SurveysStream(HotjarStream):
             self._listings = {}
             for partition in self.partitions:
                 self._listings[partition["site_id"]] = list(self._list_site(partition))
-        yield from self._listings.pop(context["site_id"], None) or self._list_site(context)
+        if context["site_id"] in self._listings:
+            yield from self._listings.pop(context["site_id"])
+        else:
+            yield from self._list_site(context)
 
     def _list_site(self, context: Context) -> Iterable[dict[str, t.Any]]:
         self._listing_site = context["site_id"]

@@ -721,8 +721,11 @@ def test_reset_every_n_closes_the_connection_without_a_response(fresh: HotjarSim
 
 def test_stall_every_n_causes_client_read_timeouts(fresh: HotjarSimulator, fresh_api: Api) -> None:
     fresh.set_faults(stall_every=1, stall_seconds=0.6)
+    fresh.reset_counts()
     with pytest.raises(requests.ReadTimeout):
         fresh_api.session.get(f"{fresh.url}/v1/sites/{fresh.site_ids[0]}/surveys", timeout=0.2)
+    assert fresh.counts()["surveys_list"] == 1  # counted on arrival, answered later
+    assert fresh.requests_log[-1][4] is None
     fresh.set_faults()
     assert statuses(fresh_api, 1) == [200]
 

@@ -92,7 +92,20 @@ def main(argv: list[str] | None = None) -> int:
         "fault_token_endpoint": a.fault_token_endpoint,
     }
     sim.set_faults(**faults)
-    sim.start()
+
+    done = threading.Event()
+
+    def _stop(signum: int, frame: object) -> None:
+        done.set()
+
+    # Installed before the first line is printed: a reader may signal right after it.
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        sim.start()
+    except OSError as e:
+        print(f"cannot listen on {a.host}:{a.port}: {e.strerror or e}", file=sys.stderr)
+        return 2
     config = sim.config()
     if a.config_out:
         with open(a.config_out, "w", encoding="utf-8") as f:
@@ -106,14 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"organization_id: {sim.organization_id}")
     print(f"config: {json.dumps(config)}", flush=True)
 
-    done = threading.Event()
-
-    def _stop(signum: int, frame: object) -> None:
-        done.set()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    while not done.wait(0.5):
+    while not done.wait(0.2):
         pass
     sim.stop()
     return 0

@@ -500,17 +500,19 @@ class HotjarSimulator:
             "status": {},
             "responses_by_survey": {},
         }
-        self._log: list[tuple] = []
+        self._log: list[list] = []
 
     @property
     def requests_log(self) -> list[tuple]:
         """(monotonic arrival time, method, path, query dict, status) per ``/v1`` request.
 
         ``query`` maps each parameter to its (last) decoded value; ``status`` is 0 for
-        a connection reset by the ``reset_every`` fault.
+        a connection reset by the ``reset_every`` fault and ``None`` while the request
+        is still being answered (e.g. stalled).  Requests are logged and counted on
+        arrival; their status is counted just before the answer is written.
         """
         with self._lock:
-            return list(self._log)
+            return [tuple(e[:5]) for e in self._log]
 
     @property
     def user_lookups(self) -> list[dict]:
@@ -541,19 +543,18 @@ class HotjarSimulator:
             return
         query = parse_qs(split.query, keep_blank_values=True)
         route, args = self._route(path)
-        status = 0
+        entry = self._arrive(t0, method, path, query, route, args)
         try:
-            try:
-                status, out, headers = self._api(h, t0, method, route, args, query, body)
-            except _AbortError:
-                h._abort()
-                return
-            except Exception:  # a simulator bug: say so loudly, answer 500
-                traceback.print_exc()
-                status, out, headers = 500, _json({"code": "internal_error", "msg": "simulator bug"}), {}
-            self._safe_write(h, status, out, headers)
-        finally:
-            self._record(t0, method, path, query, route, args, status)
+            status, out, headers = self._api(h, t0, method, route, args, query, body)
+        except _AbortError:
+            self._finish(entry, 0)
+            h._abort()
+            return
+        except Exception:  # a simulator bug: say so loudly, answer 500
+            traceback.print_exc()
+            status, out, headers = 500, _json({"code": "internal_error", "msg": "simulator bug"}), {}
+        self._finish(entry, status)
+        self._safe_write(h, status, out, headers)
 
     def _safe_write(self, h: _Handler, status: int, body: bytes, headers: dict[str, str]) -> None:
         try:
@@ -608,9 +609,10 @@ class HotjarSimulator:
                 return name, tuple(unquote(g) for g in m.groups())
         return "other", ()
 
-    def _record(self, t0: float, method: str, path: str, query: dict, route: str, args: tuple, status: int) -> None:
-        flat = {k: v[-1] for k, v in query.items()}
+    def _arrive(self, t0: float, method: str, path: str, query: dict, route: str, args: tuple) -> list:
+        """Count a request as it arrives (so a stalled one is counted at once)."""
         with self._lock:
+            entry = [t0, method, path, {k: v[-1] for k, v in query.items()}, None, self._log]
             c = self._counts
             c["total"] += 1
             if route != "other":
@@ -618,9 +620,16 @@ class HotjarSimulator:
             if route == "responses":
                 by = c["responses_by_survey"]
                 by[args[1]] = by.get(args[1], 0) + 1
-            key = str(status) if status else "reset"
-            c["status"][key] = c["status"].get(key, 0) + 1
-            self._log.append((t0, method, path, flat, status))
+            self._log.append(entry)
+        return entry
+
+    def _finish(self, entry: list, status: int) -> None:
+        """Record the status before the answer is written: counts are never behind."""
+        with self._lock:
+            entry[4] = status
+            if entry[5] is self._log:  # not reset since it arrived
+                key = str(status) if status else "reset"
+                self._counts["status"][key] = self._counts["status"].get(key, 0) + 1
 
     def _api(
         self, h: _Handler, t0: float, method: str, route: str, args: tuple, query: dict, body: bytes

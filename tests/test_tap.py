@@ -242,3 +242,19 @@ def test_state_file_that_is_not_json(shared_sim, tmp_path):
     )
     assert proc.returncode != 0 and proc.stdout == ""
     assert "state file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_undocumented_fields_do_not_break_a_sync(tap):
+    from tests.simulator import HotjarSimulator
+
+    with HotjarSimulator(seed=5, sites=1, surveys_per_site=2, responses_per_survey=30, extra_fields=True) as sim:
+        run = tap(sim.config())
+        assert run.returncode == 0, run.stderr
+        expected = expected_records(sim)
+    top_level_extras = {"targeting_rules", "language", "device_pixel_ratio"}
+    for stream in ("surveys", "survey_responses"):
+        wanted = [{k: v for k, v in r.items() if k not in top_level_extras} for r in expected[stream]]
+        assert keyed(stream, run.records[stream]) == keyed(stream, wanted)
+    # Nested values are kept as the API sent them, extras included.
+    assert all(a.get("answer_kind") == "text" for r in run.records["survey_responses"] for a in r["answers"])
+    assert len(run.records["survey_answers"]) == len(expected["survey_answers"])

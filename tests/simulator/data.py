@@ -376,7 +376,11 @@ class Dataset:
         responses_per_survey: int | tuple[int, int] = 120,
         empty_sites: int = 1,
         empty_surveys: int = 1,
+        extra_fields: bool = False,
     ) -> None:
+        # extra_fields: add fields the reference does not document (an API may
+        # grow them in v1), at the top level and nested, to surveys and responses.
+        self.extra_fields = extra_fields
         if isinstance(responses_per_survey, (list, tuple)):
             lo, hi = (int(x) for x in responses_per_survey)
             if lo < 0 or hi < lo:
@@ -467,6 +471,8 @@ class Dataset:
             "updated_time": format_instant(updated_ms * 1000, "ms"),
             "url": url,
         }
+        if self.extra_fields:
+            obj["targeting_rules"] = {"devices": ["desktop", "mobile"], "percentage": 100}
         sv.obj = obj
         sv.without_q_bytes = _dumps({**obj, "sentiment_analysis_enabled": sv.sentiment_enabled})
         sv.with_q_bytes = _dumps({**obj, "questions": sv.questions, "sentiment_analysis_enabled": sv.sentiment_enabled})
@@ -671,7 +677,13 @@ class Dataset:
         attrs: list[dict[str, Any]] = []
         if rnd() >= 0.3:
             attrs = [{"name": n, "value": _attr_value(rng, n)} for n in rng.sample(_ATTR_NAMES, rng.randint(1, 5))]
+        extra = {}
+        if self.extra_fields:
+            extra = {"language": choice(["en", "fr", "ja"]), "device_pixel_ratio": 2.0}
+            for a in answers:
+                a["answer_kind"] = "text"
         return {
+            **extra,
             "answers": answers,
             "browser": browser,
             "country": choice(_COUNTRIES),

@@ -277,8 +277,10 @@ class HotjarSimulator:
         rate_limit: float | None = 50.0,
         latency: float = 0.0,
         organization_id: int = 424242,
+        extra_fields: bool = False,
     ) -> None:
         self.data = Dataset(
+            extra_fields=extra_fields,
             seed=seed,
             sites=sites,
             surveys_per_site=surveys_per_site,

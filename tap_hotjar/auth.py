@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import typing as t
 
 import requests
@@ -10,7 +11,7 @@ import urllib3
 from singer_sdk.authenticators import OAuthAuthenticator
 from singer_sdk.helpers._util import utc_now
 
-from tap_hotjar.errors import HotjarAuthError, TokenUnavailableError, describe_error_body
+from tap_hotjar.errors import HotjarAuthError, describe_error_body
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import RESTStream
@@ -71,7 +72,7 @@ class HotjarAuthenticator(OAuthAuthenticator):
                 api_url=config["api_url"],
                 client_id=config["client_id"],
                 client_secret=config["client_secret"],
-                limiter=getattr(stream._tap, "rate_limiter", None),  # noqa: SLF001
+                limiter=getattr(stream._tap, "rate_limiter", None),
             )
             cls._instance_key = key
         return cls._instance
@@ -118,30 +119,38 @@ class HotjarAuthenticator(OAuthAuthenticator):
         return request
 
     def update_access_token(self) -> None:
-        if self._limiter is not None:
-            self._limiter.acquire()  # token requests count against the limit too
-        try:
-            super().update_access_token()
-        except RuntimeError as exc:
-            raise HotjarAuthError(self._token_failure_message(exc)) from None
-        except (ValueError, KeyError, TypeError):
-            # A 200 whose body is not JSON or has no access_token (requests'
-            # JSONDecodeError is a ValueError too): a broken answer, not a refusal,
-            # so the request that needed the token is retried with backoff.
-            self.access_token = None
-            self.last_refreshed = None
-            msg = (
-                f"The Hotjar token endpoint {self.auth_endpoint} answered HTTP 200 "
-                "without a valid access_token"
-            )
-            raise TokenUnavailableError(msg) from None
-        except requests.exceptions.RequestException as exc:
-            # urllib3 has already retried (see __init__): the endpoint is unreachable.
-            msg = (
-                f"Could not reach the Hotjar token endpoint {self.auth_endpoint} "
-                f"after {self.token_retries} retries: {type(exc).__name__}"
-            )
-            raise HotjarAuthError(msg) from None
+        # The SDK authenticates while *preparing* each request, outside the
+        # stream's retries, so every retry of the token request happens here:
+        # urllib3 retries 429, 5xx and connection errors (see __init__), this loop
+        # a 200 whose body is not a token.
+        for attempt in range(self.token_retries + 1):
+            if attempt:
+                time.sleep(self.token_backoff_factor * 2 ** (attempt - 1))
+            if self._limiter is not None:
+                self._limiter.acquire()  # token requests count against the limit too
+            try:
+                super().update_access_token()
+            except RuntimeError as exc:
+                raise HotjarAuthError(self._token_failure_message(exc)) from None
+            except (ValueError, KeyError, TypeError):
+                # Not JSON (requests' JSONDecodeError is a ValueError too), or no
+                # access_token in it: a broken answer, not a refusal.
+                self.access_token = None
+                self.last_refreshed = None
+                continue
+            except requests.exceptions.RequestException as exc:
+                msg = (
+                    f"Could not reach the Hotjar token endpoint {self.auth_endpoint} "
+                    f"after {self.token_retries} retries: {type(exc).__name__}"
+                )
+                raise HotjarAuthError(msg) from None
+            if isinstance(self.access_token, str) and self.access_token:
+                return
+        msg = (
+            f"The Hotjar token endpoint {self.auth_endpoint} answered HTTP 200 without "
+            f"a valid access_token {self.token_retries + 1} times"
+        )
+        raise HotjarAuthError(msg)
 
     def handle_error(self, *, content: str, status_code: int | None) -> None:
         # The SDK logs the raw body here; keep it for the exception instead.

@@ -6,29 +6,72 @@ one line on stderr naming the problem and a non-zero exit instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import signal
 import sys
 import typing as t
+import urllib.parse
 
 import click
 import requests
 from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 
-from tap_hotjar.errors import HotjarError
+from tap_hotjar.auth import HotjarAuthenticator
+from tap_hotjar.errors import HotjarError, HotjarInterrupted
 from tap_hotjar.tap import TapHotjar, check_state
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
 DEBUG_ENV = "TAP_HOTJAR_TRACEBACK"
 ENV_CONFIG = "ENV"  # `--config ENV`: settings from TAP_HOTJAR_* variables
+CLOSED_OUTPUT = "the output was closed before the sync finished (the target stopped reading)"
 
 
 def _fail(message: str, code: int = EXIT_FAILURE) -> t.NoReturn:
-    sys.stdout.flush()
-    line = " ".join(message.split())  # one line, whatever the message holds
+    _silence_logging()
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):  # the reader is gone: what is buffered has nowhere to go
+        _discard_stdout()
+    line = " ".join(_redact(message).split())  # one line, whatever the message holds
     print(f"tap-hotjar: error: {line}", file=sys.stderr, flush=True)  # noqa: T201
     sys.exit(code)
+
+
+_secrets: set[str] = set()  # the client secrets this run was given, see _check_inputs
+
+
+def _redact(text: str) -> str:
+    """No secret in an error line, whatever an exception's text holds."""
+    token = getattr(HotjarAuthenticator._instance, "access_token", None)
+    env_secret = os.environ.get(f"{TapHotjar.name.upper().replace('-', '_')}_CLIENT_SECRET")
+    for secret in {*_secrets, token, env_secret}:
+        if isinstance(secret, str) and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that exiting does not fail on a closed pipe again."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _silence_logging() -> None:
+    """Nothing may follow the error line: threads still reading pages would log on.
+
+    Holding every handler's lock waits for a record being written and blocks the
+    rest until the process exits (the locks are re-entrant, so logging's own
+    shutdown in this thread still gets them).
+    """
+    logging.disable(logging.CRITICAL)
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            handler.acquire()
 
 
 def _option_values(args: list[str], option: str) -> list[str]:
@@ -69,6 +112,8 @@ def _check_inputs(argv: list[str]) -> None:
         config = _read_json_file(path, "config")
         if not isinstance(config, dict):
             _fail(f"the config file {path} must hold a JSON object, not {type(config).__name__}")
+        if isinstance(config.get("client_secret"), str):
+            _secrets.add(config["client_secret"])
 
 
 def _check_env_config() -> None:
@@ -95,15 +140,17 @@ def _check_env_config() -> None:
 
 
 def _stream_names() -> frozenset[str]:
+    """The streams defined in tap_hotjar.streams (a catalog is read before the tap exists)."""
     from singer_sdk.streams import Stream  # noqa: PLC0415
 
     from tap_hotjar import streams  # noqa: PLC0415
 
-    return frozenset(
-        cls.name
+    classes = [
+        cls
         for cls in vars(streams).values()
         if isinstance(cls, type) and issubclass(cls, Stream) and cls.__module__ == streams.__name__
-    )
+    ]
+    return frozenset(name for cls in classes if isinstance(name := getattr(cls, "name", None), str))
 
 
 def catalog_problem(catalog: object) -> str | None:
@@ -146,11 +193,28 @@ def main(args: list[str] | None = None) -> None:
         TapHotjar.cli.main(args=argv, prog_name="tap-hotjar", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except SystemExit:
+        # click answers a closed stdout (EPIPE) with a silent exit 1, after wrapping
+        # stdout so that flushing it no longer fails.
+        if "PacifyFlushWrapper" in type(sys.stdout).__name__:
+            _fail(CLOSED_OUTPUT)
+        raise
     except click.ClickException as exc:
         _fail(exc.format_message())
+    except HotjarInterrupted as exc:
+        name = signal.Signals(exc.signum).name
+        _fail(
+            f"interrupted by {name} before the sync finished; the last STATE written is safe to resume from",
+            128 + exc.signum,
+        )
+    except BrokenPipeError:
+        _fail(CLOSED_OUTPUT)
     except (click.exceptions.Abort, KeyboardInterrupt):
-        _fail("interrupted", EXIT_INTERRUPTED)
-    except Exception as exc:  # noqa: BLE001 - every failure ends as one line
+        _fail(
+            "interrupted before the sync finished; the last STATE written is safe to resume from",
+            EXIT_INTERRUPTED,
+        )
+    except Exception as exc:  # every failure ends as one line
         if os.environ.get(DEBUG_ENV):
             raise
         _fail(_message(exc))
@@ -164,7 +228,10 @@ def _message(exc: Exception) -> str:
     if isinstance(exc, RetriableAPIError):
         return f"gave up after repeated failures: {exc}"
     if isinstance(exc, requests.exceptions.RequestException):
-        return f"gave up after repeated network failures: {type(exc).__name__}: {_scrub(exc)}"
+        request = getattr(exc, "request", None)
+        url = getattr(request, "url", None)
+        where = f" for {urllib.parse.urlsplit(url).path}" if isinstance(url, str) else ""
+        return f"gave up after repeated network failures{where}: {type(exc).__name__}: {_scrub(exc)}"
     return f"{type(exc).__name__}: {_scrub(exc)} (set {DEBUG_ENV}=1 for a traceback)"
 
 

@@ -8,6 +8,7 @@ import random
 import threading
 import time
 import typing as t
+import urllib.parse
 from http import HTTPStatus
 
 import msgspec
@@ -139,7 +140,11 @@ class HotjarStream(RESTStream[t.Optional[str]]):
 
     # Seconds to wait for a connection / for a response.
     timeout_seconds: t.ClassVar[tuple[float, float]] = (10.0, 60.0)
+    # Tries per request: `max_tries` for failures (5xx, timeouts, broken bodies),
+    # and, separately, `max_rate_limited_tries` for 429s, where the API itself
+    # says to wait: other clients on the same address share its limit.
     max_tries: t.ClassVar[int] = 8
+    max_rate_limited_tries: t.ClassVar[int] = 20
     backoff_base: t.ClassVar[float] = 0.5
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -157,7 +162,7 @@ class HotjarStream(RESTStream[t.Optional[str]]):
         return HotjarAuthenticator.for_stream(self)
 
     @property
-    def timeout(self) -> t.Any:  # noqa: ANN401 - requests accepts a (connect, read) tuple
+    def timeout(self) -> t.Any:
         return self.timeout_seconds
 
     def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict[str, t.Any]:
@@ -221,20 +226,31 @@ class HotjarStream(RESTStream[t.Optional[str]]):
     def _request_path(response: requests.Response) -> str:
         # The path only: query strings hold cursors, and never anything secret,
         # but they make messages long and unstable.
-        return requests.utils.urlparse(response.url).path or "?"
+        return urllib.parse.urlsplit(response.url).path or "?"
 
     # Retries: 429 honours Retry-After; a rejected token is retried at once;
     # everything else backs off exponentially.
 
     def backoff_max_tries(self) -> int:
-        return self.max_tries
+        # A ceiling only: the wait generator gives up first (each budget apart),
+        # and a rejected token is retried once at most (see validate_response).
+        return self.max_tries + self.max_rate_limited_tries + 1
 
     def backoff_wait_generator(self) -> Generator[float, t.Any, None]:  # type: ignore[override]
-        attempt = 0
+        failures = rate_limited = attempt = 0
         exc = yield 0.0
         while True:
+            if isinstance(exc, RetryAfterError):
+                rate_limited += 1
+                if rate_limited >= self.max_rate_limited_tries:
+                    return  # backoff gives up and raises `exc`
+                attempt = rate_limited - 1
+            elif not isinstance(exc, TokenRejectedError):
+                failures += 1
+                if failures >= self.max_tries:
+                    return
+                attempt = failures - 1
             exc = yield self._retry_wait(exc, attempt)
-            attempt += 1
 
     def _retry_wait(self, exc: Exception, attempt: int) -> float:
         if isinstance(exc, TokenRejectedError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.exceptions import FatalAPIError
 
 MAX_DETAIL = 200
 
@@ -21,12 +21,20 @@ class HotjarAPIError(HotjarError, FatalAPIError):
     """The API answered in a way the tap cannot continue from."""
 
 
-class TokenUnavailableError(HotjarError, RetriableAPIError):
-    """The token endpoint answered, but not with a usable token: worth retrying."""
-
-
 class HotjarStateError(HotjarError):
     """The state passed with --state cannot be used."""
+
+
+class HotjarInterrupted(BaseException):
+    """SIGTERM / SIGINT arrived: the state was written, the sync did not finish.
+
+    A BaseException, so that no `except Exception` on the way out swallows it; the
+    command line turns it into one line and exit code 128 + the signal number.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 def describe_error_body(content: str | bytes | None) -> str:

@@ -117,8 +117,11 @@ class SurveysStream(HotjarStream):
         assert context is not None
         row["site_id"] = context["site_id"]
         questions = row.get("questions") or []
-        self.questions_by_survey[row["id"]] = questions
-        self.question_types[row["id"]] = {q.get("id"): q.get("type") for q in questions if isinstance(q, dict)}
+        if self._tap.streams["survey_questions"].selected:
+            self.questions_by_survey[row["id"]] = questions
+        self.question_types[row["id"]] = {
+            str(q["id"]): q.get("type") for q in questions if isinstance(q, dict) and q.get("id")
+        }
         return row
 
     def get_child_context(self, record: Record, context: Context | None) -> Context:

@@ -13,7 +13,7 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.plugin_base import JSONSchemaValidator  # fills in defaults
 
 from tap_hotjar.client import SlidingWindowLimiter
-from tap_hotjar.errors import HotjarError, HotjarStateError
+from tap_hotjar.errors import HotjarError, HotjarInterrupted, HotjarStateError
 from tap_hotjar.streams import (
     SurveyAnswersStream,
     SurveyQuestionsStream,
@@ -22,6 +22,8 @@ from tap_hotjar.streams import (
 )
 
 if t.TYPE_CHECKING:
+    from types import FrameType
+
     from jsonschema import ValidationError
     from singer_sdk.streams import Stream
 
@@ -110,6 +112,11 @@ class TapHotjar(Tap):
     # Validation: one message naming every problem, never a secret's value.
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        # An optional setting given as null (as some orchestrators write unset
+        # values) means "unset", so that its default applies.
+        required = set(self.config_jsonschema.get("required", []))
+        for key in [k for k, v in self._config.items() if v is None and k not in required]:
+            del self._config[key]
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
         errors = [_describe(e) for e in JSONSchemaValidator(schema).iter_errors(self._config)]
@@ -117,6 +124,15 @@ class TapHotjar(Tap):
         if errors and raise_errors:
             raise HotjarConfigError("invalid config: " + "; ".join(errors))
         return errors
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        # singer-sdk writes the state and exits 0; an unfinished sync must not
+        # look finished to the orchestrator. cli.py turns this into one line and
+        # exit status 128 + signum.
+        try:
+            self._state_writer.write_state(self.state)
+        finally:
+            raise HotjarInterrupted(signum)
 
     def load_state(self, state: dict[str, t.Any]) -> None:
         check_state(state)

@@ -86,7 +86,7 @@ def response_body(response: requests.Response) -> dict:
     return t.cast("dict", body)
 
 
-class HotjarCursorPaginator(BaseAPIPaginator[t.Optional[str]]):
+class HotjarCursorPaginator(BaseAPIPaginator[str | None]):
     """Follows the top-level `next_cursor` until it is null or the stream says stop."""
 
     def __init__(self, should_stop: t.Callable[[], bool]) -> None:
@@ -135,7 +135,7 @@ def parse_retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-class HotjarStream(RESTStream[t.Optional[str]]):
+class HotjarStream(RESTStream[str | None]):
     """Base stream for the Hotjar API: auth, paging, rate limit, errors, retries."""
 
     # Seconds to wait for a connection / for a response.

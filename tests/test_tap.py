@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections import Counter
 
 import pytest
 from jsonschema import Draft7Validator, FormatChecker
 
+from tests.conftest import TAP
 from tests.expected import KEYS, expected_records, instant, keyed, pages_needed
+from tests.simulator import HotjarSimulator
 
 STREAMS = ("surveys", "survey_questions", "survey_responses", "survey_answers")
 
@@ -80,7 +83,10 @@ def test_second_run_from_state_emits_new_responses_and_nothing_older(small_sim, 
     state = first.final_state
     marks = bookmarks(state)
     surveys_with_responses = [
-        (site, sid) for site in small_sim.site_ids for sid in small_sim.survey_ids(site) if small_sim.responses(site, sid)
+        (site, sid)
+        for site in small_sim.site_ids
+        for sid in small_sim.survey_ids(site)
+        if small_sim.responses(site, sid)
     ]
     assert set(marks) == {sid for _, sid in surveys_with_responses}
     # State stays small: one entry per survey, nothing per response.
@@ -216,7 +222,19 @@ def test_wrong_credentials_name_the_cause_without_leaking(shared_sim, tap):
         ([1, 2], "state must be a JSON object"),
         ({"bookmarks": []}, "bookmarks"),
         (
-            {"bookmarks": {"survey_responses": {"partitions": [{"context": {"site_id": 1, "survey_id": "s"}, "replication_key": "created_time", "replication_key_value": "soon"}]}}},
+            {
+                "bookmarks": {
+                    "survey_responses": {
+                        "partitions": [
+                            {
+                                "context": {"site_id": 1, "survey_id": "s"},
+                                "replication_key": "created_time",
+                                "replication_key_value": "soon",
+                            }
+                        ]
+                    }
+                }
+            },
             "not a timestamp",
         ),
     ],
@@ -230,23 +248,19 @@ def test_bad_state_gives_one_clear_line(shared_sim, tap, state, needle):
 
 
 def test_state_file_that_is_not_json(shared_sim, tmp_path):
-    import subprocess
-
-    from tests.conftest import TAP
-
     (tmp_path / "c.json").write_text(json.dumps(shared_sim.config()))
     (tmp_path / "s.json").write_text("{not json")
     proc = subprocess.run(
         [TAP, "--config", str(tmp_path / "c.json"), "--state", str(tmp_path / "s.json")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode != 0 and proc.stdout == ""
     assert "state file" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_undocumented_fields_do_not_break_a_sync(tap):
-    from tests.simulator import HotjarSimulator
-
     with HotjarSimulator(seed=5, sites=1, surveys_per_site=2, responses_per_survey=30, extra_fields=True) as sim:
         run = tap(sim.config())
         assert run.returncode == 0, run.stderr

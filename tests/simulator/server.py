@@ -538,7 +538,7 @@ class HotjarSimulator:
                 status, out, headers = self._control(method, path, body)
             except _HTTPError as r:
                 status, out, headers = r.status, r.body, r.headers
-            except Exception:  # a simulator bug: say so loudly
+            except Exception:  # noqa: BLE001 - a simulator bug: say so loudly
                 traceback.print_exc()
                 status, out, headers = 500, _json({"code": "internal_error", "msg": "simulator bug"}), {}
             self._safe_write(h, status, out, headers)
@@ -552,7 +552,7 @@ class HotjarSimulator:
             self._finish(entry, 0)
             h._abort()
             return
-        except Exception:  # a simulator bug: say so loudly, answer 500
+        except Exception:  # noqa: BLE001 - a simulator bug: say so loudly, answer 500
             traceback.print_exc()
             status, out, headers = 500, _json({"code": "internal_error", "msg": "simulator bug"}), {}
         self._finish(entry, status)

@@ -21,12 +21,14 @@ from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 
 from tap_hotjar.auth import HotjarAuthenticator
 from tap_hotjar.errors import HotjarError, HotjarInterrupted
+from tap_hotjar.streams import STREAM_TYPES
 from tap_hotjar.tap import TapHotjar, check_state
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
 DEBUG_ENV = "TAP_HOTJAR_TRACEBACK"
 ENV_CONFIG = "ENV"  # `--config ENV`: settings from TAP_HOTJAR_* variables
+ENV_PREFIX = TapHotjar.name.upper().replace("-", "_") + "_"
 CLOSED_OUTPUT = "the output was closed before the sync finished (the target stopped reading)"
 
 
@@ -47,7 +49,7 @@ _secrets: set[str] = set()  # the client secrets this run was given, see _check_
 def _redact(text: str) -> str:
     """No secret in an error line, whatever an exception's text holds."""
     token = getattr(HotjarAuthenticator._instance, "access_token", None)
-    env_secret = os.environ.get(f"{TapHotjar.name.upper().replace('-', '_')}_CLIENT_SECRET")
+    env_secret = os.environ.get(f"{ENV_PREFIX}CLIENT_SECRET")
     for secret in {*_secrets, token, env_secret}:
         if isinstance(secret, str) and len(secret) >= 4:
             text = text.replace(secret, "***")
@@ -118,9 +120,8 @@ def _check_inputs(argv: list[str]) -> None:
 
 def _check_env_config() -> None:
     """The SDK parses TAP_HOTJAR_* integers and arrays with bare int() / json.loads."""
-    prefix = TapHotjar.name.upper().replace("-", "_") + "_"
     for key, schema in TapHotjar.config_jsonschema["properties"].items():
-        name = prefix + key.upper()
+        name = ENV_PREFIX + key.upper()
         value = os.environ.get(name)
         types = schema.get("type", [])
         types = [types] if isinstance(types, str) else types
@@ -139,20 +140,6 @@ def _check_env_config() -> None:
                 _fail(f"invalid config: {key} (from ${name}) must be {kind}, not {value[:60]!r}")
 
 
-def _stream_names() -> frozenset[str]:
-    """The streams defined in tap_hotjar.streams (a catalog is read before the tap exists)."""
-    from singer_sdk.streams import Stream  # noqa: PLC0415
-
-    from tap_hotjar import streams  # noqa: PLC0415
-
-    classes = [
-        cls
-        for cls in vars(streams).values()
-        if isinstance(cls, type) and issubclass(cls, Stream) and cls.__module__ == streams.__name__
-    ]
-    return frozenset(name for cls in classes if isinstance(name := getattr(cls, "name", None), str))
-
-
 def catalog_problem(catalog: object) -> str | None:
     """What makes a catalog unusable (the SDK would crash on it or skip it silently)."""
     if not isinstance(catalog, dict):
@@ -160,7 +147,7 @@ def catalog_problem(catalog: object) -> str | None:
     entries = catalog.get("streams")
     if not isinstance(entries, list) or not entries:
         return "it must have a non-empty 'streams' list"
-    known = _stream_names()
+    known = frozenset(str(vars(stream_type)["name"]) for stream_type in STREAM_TYPES)
     seen: set[str] = set()
     for index, entry in enumerate(entries):
         where = f"streams[{index}]"

@@ -316,3 +316,12 @@ class SurveyAnswersStream(Stream):
                 "created_time": response["created_time"],
             }
             self._write_record_message(record)
+
+
+# In sync order; the tap discovers exactly these.
+STREAM_TYPES: tuple[type[Stream], ...] = (
+    SurveysStream,
+    SurveyQuestionsStream,
+    SurveyResponsesStream,
+    SurveyAnswersStream,
+)

@@ -14,12 +14,7 @@ from singer_sdk.plugin_base import JSONSchemaValidator  # fills in defaults
 
 from tap_hotjar.client import SlidingWindowLimiter
 from tap_hotjar.errors import HotjarError, HotjarInterrupted, HotjarStateError
-from tap_hotjar.streams import (
-    SurveyAnswersStream,
-    SurveyQuestionsStream,
-    SurveyResponsesStream,
-    SurveysStream,
-)
+from tap_hotjar.streams import STREAM_TYPES
 
 if t.TYPE_CHECKING:
     from types import FrameType
@@ -102,12 +97,7 @@ class TapHotjar(Tap):
         super().__init__(*args, **kwargs)
 
     def discover_streams(self) -> list[Stream]:
-        return [
-            SurveysStream(self),
-            SurveyQuestionsStream(self),
-            SurveyResponsesStream(self),
-            SurveyAnswersStream(self),
-        ]
+        return [stream_type(self) for stream_type in STREAM_TYPES]
 
     # Validation: one message naming every problem, never a secret's value.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from jsonschema import Draft7Validator, FormatChecker
@@ -272,3 +273,14 @@ def test_undocumented_fields_do_not_break_a_sync(tap):
     # Nested values are kept as the API sent them, extras included.
     assert all(a.get("answer_kind") == "text" for r in run.records["survey_responses"] for a in r["answers"])
     assert len(run.records["survey_answers"]) == len(expected["survey_answers"])
+
+
+def test_sample_config_works_against_the_simulator_started_by_hand(tap):
+    """sample_config.json fits `python -m tests.simulator` with its defaults (port 8765)."""
+    sample = json.loads((Path(__file__).resolve().parent.parent / "sample_config.json").read_text())
+    with HotjarSimulator() as sim:  # the CLI's defaults, on a free port
+        assert sample["site_ids"] == sim.site_ids
+        assert sample["organization_id"] == sim.organization_id
+        run = tap({**sample, "api_url": sim.url})
+        assert run.returncode == 0, run.stderr
+        assert len(run.records["survey_responses"]) == len(expected_records(sim)["survey_responses"])

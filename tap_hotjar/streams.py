@@ -79,7 +79,8 @@ class SurveysStream(HotjarStream):
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         surveys = response_body(response)["results"]
         responses = t.cast("SurveyResponsesStream", self._tap.streams["survey_responses"])
-        if responses.wanted and self._listing_site is not None:
+        # Not in a dry run (--test), which reads one record per stream.
+        if responses.wanted and self._listing_site is not None and responses.ABORT_AT_RECORD_COUNT is None:
             # Start reading these surveys' responses now, in the order in which
             # the SDK will ask for them (see prefetch.py).
             for survey in surveys:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 import typing as t
@@ -22,6 +24,27 @@ if t.TYPE_CHECKING:
 # with no margin, so a token could expire between the check and the request.
 MAX_EXPIRY_MARGIN = 60.0
 EXPIRY_MARGIN_FRACTION = 0.1
+
+
+_TRAILING_COMMA = re.compile(r",\s*([}\]])")
+
+
+def _tolerate_trailing_comma(response: requests.Response, *args: t.Any, **kwargs: t.Any) -> requests.Response:
+    """Accept a token body like the reference's own example, `{..., "expires_in":3600,}`.
+
+    Only a body that is not JSON is touched, and only if removing trailing commas
+    makes it JSON; anything else is left for the usual error handling.
+    """
+    try:
+        json.loads(response.content)
+    except ValueError:
+        fixed = _TRAILING_COMMA.sub(r"\1", response.text)
+        try:
+            json.loads(fixed)
+        except ValueError:
+            return response
+        response._content = fixed.encode("utf-8")  # requests has no setter for the body
+    return response
 
 
 class HotjarAuthenticator(OAuthAuthenticator):
@@ -59,6 +82,7 @@ class HotjarAuthenticator(OAuthAuthenticator):
         adapter = requests.adapters.HTTPAdapter(max_retries=retry)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
+        self._session.hooks["response"].append(_tolerate_trailing_comma)
         self._lock = threading.Lock()
         self._limiter = limiter
 

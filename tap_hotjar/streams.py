@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.resources
+import json
 import typing as t
 from pathlib import Path
 
@@ -45,6 +46,19 @@ def normalize_timestamp(value: str) -> str:
         msg = f"not a date-time: {value!r}"
         raise ValueError(msg)
     return instant.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def as_text(value: object) -> str:
+    """An answer as the text the reference documents, whatever JSON type it came in.
+
+    Numbers keep their digits (so `answer::int` works for nps), booleans are
+    `true`/`false`, lists and objects their JSON.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
 
 
 class SurveysStream(HotjarStream):
@@ -267,6 +281,9 @@ class SurveyResponsesStream(HotjarStream):
             return None  # older than the bookmark or start_date
         row["site_id"] = context["site_id"]
         row["survey_id"] = context["survey_id"]
+        for answer in row.get("answers") or ():
+            if isinstance(answer, dict) and not isinstance(answer.get("answer"), (str, type(None))):
+                answer["answer"] = as_text(answer["answer"])
         answers = self._answers_stream
         if answers.selected:
             answers.emit_for_response(row, self._question_types)

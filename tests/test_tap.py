@@ -284,3 +284,40 @@ def test_sample_config_works_against_the_simulator_started_by_hand(tap):
         run = tap({**sample, "api_url": sim.url})
         assert run.returncode == 0, run.stderr
         assert len(run.records["survey_responses"]) == len(expected_records(sim)["survey_responses"])
+
+
+def test_token_body_with_the_references_trailing_comma_is_accepted(small_sim, tap):
+    small_sim.set_faults(token_trailing_comma=True)
+    run = tap(small_sim.config())
+    assert run.returncode == 0, run.stderr
+    assert small_sim.counts()["token"] == 1
+    assert len(run.records["survey_responses"]) == len(expected_records(small_sim)["survey_responses"])
+
+
+def test_answers_sent_as_numbers_or_lists_are_emitted_as_text(tap):
+    """The reference documents `answer` as a string; other JSON types become their text."""
+    with HotjarSimulator(seed=9, sites=1, surveys_per_site=1, responses_per_survey=3, empty_surveys=0) as sim:
+        site, survey = sim.site_ids[0], sim.survey_ids(sim.site_ids[0])[0]
+        body_answers = [10, 4.5, True, ["A", "B"], None, "text"]
+        sim.add_responses(site, survey, 1)
+        patch_newest_answers(sim, site, survey, body_answers)
+        run = tap(sim.config())
+    assert run.returncode == 0, run.stderr
+    newest = max(run.records["survey_responses"], key=lambda r: r["created_time"])
+    texts = [a["answer"] for a in newest["answers"]]
+    assert texts == ["10", "4.5", "true", '["A", "B"]', None, "text"]
+    emitted = sorted(
+        (a for a in run.records["survey_answers"] if a["response_id"] == newest["id"]), key=lambda a: a["position"]
+    )
+    assert [a["answer"] for a in emitted] == texts
+
+
+def patch_newest_answers(sim: HotjarSimulator, site: int, survey: str, values: list) -> None:
+    """Rewrite the newest response's answers in the simulator's stored bodies."""
+    data = sim.data.survey(site, survey)
+    body = json.loads(data.bodies[-1])
+    body["answers"] = [
+        {"answer": v, "comment": None, "question_id": f"q{i}", "tags": []} for i, v in enumerate(values)
+    ]
+    data.bodies[-1] = json.dumps(body).encode()
+    sim.data.sites[site].rebuild()

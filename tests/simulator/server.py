@@ -84,6 +84,9 @@ _FAULT_DEFAULTS: dict[str, Any] = {
     "latency_spike_every": 0,
     "latency_spike_seconds": 1.0,
     "fault_token_endpoint": False,
+    # Answer the token request exactly like the reference's example, trailing
+    # comma included ({"access_token": ..., "expires_in":3600,}): not JSON.
+    "token_trailing_comma": False,
 }
 _EVERY_KEYS = (
     "error_429_every",
@@ -151,7 +154,7 @@ def _coerce_fault(key: str, value: Any) -> Any:
         if not values or any(v not in (500, 502, 503, 504) for v in values):
             raise ValueError("error_5xx_status must be 500, 502, 503, 504 or a list of them")
         return values if len(values) > 1 else values[0]
-    if key == "fault_token_endpoint":
+    if key in ("fault_token_endpoint", "token_trailing_comma"):
         return bool(value)
     number = float(value or 0.0)  # latency, *_seconds, token_lifetime, rate_limit (0: off)
     if number < 0:
@@ -761,6 +764,8 @@ class HotjarSimulator:
             if len(self._tokens) > 1000:
                 self._tokens = {k: v for k, v in self._tokens.items() if v > now}
         body_out = _json({"access_token": token, "token_type": "Bearer", "expires_in": math.floor(lifetime)})
+        if faults["token_trailing_comma"]:
+            body_out = body_out[:-1] + b",}"
         return 200, body_out, {"Cache-Control": "no-store"}
 
     def _authenticate(self, h: _Handler) -> None:

@@ -40,8 +40,9 @@ def normalize_timestamp(value: str) -> str:
     """One fixed-width UTC form, so that string order is time order.
 
     The API mixes precisions and offsets; the SDK compares bookmarks as strings.
+    RFC 3339 allows a lower-case `t` and `z`, which pendulum does not.
     """
-    instant = pendulum.parse(value)
+    instant = pendulum.parse(value.strip().upper())
     if not isinstance(instant, datetime.datetime):
         msg = f"not a date-time: {value!r}"
         raise ValueError(msg)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import datetime
 import logging
 import typing as t
 import urllib.parse
 
-import pendulum
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
@@ -15,7 +13,7 @@ from singer_sdk.plugin_base import JSONSchemaValidator  # fills in defaults
 
 from tap_hotjar.client import SlidingWindowLimiter
 from tap_hotjar.errors import HotjarError, HotjarInterrupted, HotjarStateError
-from tap_hotjar.streams import STREAM_TYPES
+from tap_hotjar.streams import STREAM_TYPES, normalize_timestamp
 
 if t.TYPE_CHECKING:
     from types import FrameType
@@ -172,9 +170,10 @@ def _short(value: object) -> str:
 
 def _is_datetime(value: str) -> bool:
     try:
-        return isinstance(pendulum.parse(value), datetime.datetime)
-    except (ValueError, pendulum.parsing.exceptions.ParserError):
+        normalize_timestamp(value)
+    except ValueError:  # pendulum's ParserError included
         return False
+    return True
 
 
 def _semantic_errors(config: t.Mapping[str, t.Any]) -> list[str]:

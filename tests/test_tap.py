@@ -321,3 +321,10 @@ def patch_newest_answers(sim: HotjarSimulator, site: int, survey: str, values: l
     ]
     data.bodies[-1] = json.dumps(body).encode()
     sim.data.sites[site].rebuild()
+
+
+def test_lower_case_rfc3339_timestamps_are_read_as_instants(tap, shared_sim):
+    """RFC 3339 allows `t` and `z` in lower case; pendulum alone does not."""
+    run = tap(shared_sim.config(start_date="2024-06-01t00:00:00z"))
+    assert run.returncode == 0, run.stderr
+    assert all(instant(r["created_time"]) >= instant("2024-06-01T00:00:00Z") for r in run.records["survey_responses"])

@@ -57,7 +57,7 @@ class Prefetcher:
     def __init__(self, fetch: Callable[[Context, Callable[[object], bool]], None], workers: int = WORKERS) -> None:
         self._fetch = fetch
         self._workers = workers
-        self._todo: queue.Queue[_Job] = queue.Queue()
+        self._todo: queue.Queue[_Job | None] = queue.Queue()
         self._scheduled: collections.deque[_Job] = collections.deque()
         self._threads: list[threading.Thread] = []
         self._cond = threading.Condition()
@@ -124,9 +124,22 @@ class Prefetcher:
             self._cond.notify_all()
             return True
 
+    def close(self) -> None:
+        """Cancel what is left and let the worker threads end (the tap may live on)."""
+        with self._cond:
+            for job in self._scheduled:
+                job.cancelled = True
+            self._scheduled.clear()
+            self._cond.notify_all()
+        for _ in self._threads:
+            self._todo.put(None)
+        self._threads = []
+
     def _work(self) -> None:
         while True:
             job = self._todo.get()
+            if job is None:
+                return
             if job.cancelled:
                 continue
             try:

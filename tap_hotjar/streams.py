@@ -115,6 +115,9 @@ class SurveysStream(HotjarStream):
             yield from self._listings.pop(context["site_id"])
         else:
             yield from self._list_site(context)
+        if not self._listings:
+            # The last site is done, children included: end the read-ahead threads.
+            t.cast("SurveyResponsesStream", self._tap.streams["survey_responses"]).close()
 
     def _list_site(self, context: Context) -> Iterable[dict[str, t.Any]]:
         self._listing_site = context["site_id"]
@@ -194,6 +197,10 @@ class SurveyResponsesStream(HotjarStream):
     @property
     def wanted(self) -> bool:
         return self.selected or self.has_selected_descendents
+
+    def close(self) -> None:
+        """End the read-ahead threads (at the end of a sync)."""
+        self._prefetcher.close()
 
     def prefetch(self, context: Context) -> None:
         """Start reading a survey's pages ahead of its turn (see prefetch.py)."""

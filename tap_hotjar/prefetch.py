@@ -8,12 +8,13 @@ the SDK still consumes one survey at a time on its own thread, so the Singer
 output, the per-survey bookmarks and resumability are exactly as without it.
 singer-sdk has no concurrency of its own for partitions; this is the whole of it.
 
-Memory is bounded whatever the size of the account: the survey being emitted may
-have CURRENT_RESPONSES responses waiting, all the others together
-BUFFERED_RESPONSES (counted in responses, not pages, so that the bound does not
-depend on page size or survey length; measured peak RSS then stays flat from
-6,000 to 60,000 responses).
-The shared rate limiter keeps the total request rate under the API's limit.
+Memory is bounded whatever the size of the account: pages wait as raw bytes (a
+fraction of their parsed size; the SDK's thread decodes them when it emits
+them), at most CURRENT_RESPONSES responses' worth for the survey being emitted
+and BUFFERED_RESPONSES for all the others together, counted in responses so
+that the bound depends neither on page size nor on survey length. Measured:
+peak RSS within 9% from 6,000 to 60,000 responses, and enough read-ahead to
+keep the rate limiter, not latency, in charge.
 """
 
 from __future__ import annotations
@@ -23,16 +24,34 @@ import queue
 import threading
 import typing as t
 
+import msgspec
+
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from singer_sdk.helpers.types import Context
 
+_decode = msgspec.json.Decoder().decode
+
 WORKERS = 4
 CURRENT_RESPONSES = 400
-BUFFERED_RESPONSES = 1000
+BUFFERED_RESPONSES = 3000
 _DONE = object()
 _POLL = 0.2
+
+
+class Page(t.NamedTuple):
+    """One page as read ahead: its raw JSON, and its responses' created_time."""
+
+    content: bytes
+    created_times: list[str]
+
+    def rows(self) -> Iterator[dict]:
+        """The page's responses, decoded now, created_time already normalised."""
+        rows = _decode(self.content)["results"]
+        for row, created in zip(rows, self.created_times, strict=True):
+            row["created_time"] = created
+            yield row
 
 
 class _Job:
@@ -151,4 +170,4 @@ class Prefetcher:
 
 
 def _size(item: object) -> int:
-    return len(item) if isinstance(item, list) else 0
+    return len(item.created_times) if isinstance(item, Page) else 0

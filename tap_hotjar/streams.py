@@ -13,9 +13,9 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.schema.source import SchemaDirectory, StreamSchema
 from singer_sdk.streams import Stream
 
-from tap_hotjar.client import HotjarCursorPaginator, HotjarStream, NotFoundError, response_body
+from tap_hotjar.client import HotjarCursorPaginator, HotjarStream, NotFoundError, page_head, response_body
 from tap_hotjar.errors import HotjarAPIError
-from tap_hotjar.prefetch import Prefetcher
+from tap_hotjar.prefetch import Page, Prefetcher
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -230,7 +230,7 @@ class SurveyResponsesStream(HotjarStream):
             answers.begin_partition()
         try:
             for page in self._prefetcher.pages(context):
-                yield from t.cast("list[dict]", page)
+                yield from t.cast("Page", page).rows()
         except NotFoundError:
             self.logger.warning(
                 "Survey %s of site %s answered 404 (deleted?); skipping it, its bookmark is left unchanged",
@@ -243,7 +243,11 @@ class SurveyResponsesStream(HotjarStream):
             self._stop_points.pop(key, None)
 
     def _read_survey(self, context: Context, emit: t.Callable[[object], bool]) -> None:
-        """Follow one survey's cursors down to its stop point (on a worker thread)."""
+        """Follow one survey's cursors down to its stop point (on a worker thread).
+
+        Each page goes to the consumer as its raw bytes and the normalised
+        created_time of each response: a fraction of the parsed page's memory.
+        """
         stop_at = self._stop_points.get((context["site_id"], context["survey_id"]))
         reached_stop = False
         paginator = HotjarCursorPaginator(lambda: reached_stop)
@@ -253,31 +257,22 @@ class SurveyResponsesStream(HotjarStream):
             params = self.get_url_params(context, paginator.current_value)
             prepared = self.build_prepared_request(method="GET", url=url, params=params, headers=self.http_headers)
             response = request(prepared, context)
-            rows = response_body(response)["results"]
-            reached_stop = self._normalize_page(rows, stop_at, context)
-            if not emit(rows):
+            created = [self._created_time(row.created_time, context) for row in page_head(response).results]
+            reached_stop = stop_at is not None and any(c < stop_at for c in created)
+            if not emit(Page(response.content, created)):
                 return
             paginator.advance(response)
 
     @staticmethod
-    def _normalize_page(rows: list, stop_at: str | None, context: Context) -> bool:
-        """Normalise created_time in place; True if the page reaches the stop point."""
-        reached = False
-        for row in rows:
-            raw = row.get("created_time") if isinstance(row, dict) else None
-            try:
-                created = normalize_timestamp(raw)  # type: ignore[arg-type]
-            except (ValueError, TypeError):
-                response_id = row.get("id") if isinstance(row, dict) else None
-                msg = (
-                    f"Response {response_id!r} of survey {context['survey_id']} has no "
-                    f"valid created_time ({str(raw)[:60]!r}); cannot place it in time"
-                )
-                raise HotjarAPIError(msg) from None
-            row["created_time"] = created
-            if stop_at is not None and created < stop_at:
-                reached = True
-        return reached
+    def _created_time(raw: object, context: Context) -> str:
+        try:
+            return normalize_timestamp(raw)  # type: ignore[arg-type]
+        except (ValueError, TypeError):
+            msg = (
+                f"A response of survey {context['survey_id']} has no valid created_time "
+                f"({str(raw)[:60]!r}); cannot place it in time"
+            )
+            raise HotjarAPIError(msg) from None
 
     @property
     def _answers_stream(self) -> SurveyAnswersStream:

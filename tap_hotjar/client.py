@@ -21,7 +21,7 @@ from tap_hotjar.auth import HotjarAuthenticator
 from tap_hotjar.errors import HotjarAPIError, HotjarAuthError, describe_error_body
 
 if t.TYPE_CHECKING:
-    from collections.abc import Generator, Iterable
+    from collections.abc import Generator, Iterable, Iterator
 
     from backoff.types import Details
     from singer_sdk.helpers.types import Context
@@ -119,6 +119,24 @@ def page_head(response: requests.Response) -> PageHead:
             raise ValueError(f"not valid JSON ({str(exc)[:120]})") from None
         setattr(response, _HEAD_ATTR, head)
     return t.cast("PageHead", head)
+
+
+class Page(t.NamedTuple):
+    """One page as read ahead: its raw JSON, and its responses' created_time."""
+
+    content: bytes
+    created_times: list[str]
+
+    @property
+    def size(self) -> int:
+        return len(self.created_times)
+
+    def rows(self) -> Iterator[dict]:
+        """The page's responses, decoded now, created_time already normalised."""
+        rows = _decode(self.content)["results"]
+        for row, created in zip(rows, self.created_times, strict=True):
+            row["created_time"] = created
+            yield row
 
 
 class HotjarCursorPaginator(BaseAPIPaginator[str | None]):

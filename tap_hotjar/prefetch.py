@@ -24,34 +24,16 @@ import queue
 import threading
 import typing as t
 
-import msgspec
-
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from singer_sdk.helpers.types import Context
-
-_decode = msgspec.json.Decoder().decode
 
 WORKERS = 4
 CURRENT_RESPONSES = 400
 BUFFERED_RESPONSES = 3000
 _DONE = object()
 _POLL = 0.2
-
-
-class Page(t.NamedTuple):
-    """One page as read ahead: its raw JSON, and its responses' created_time."""
-
-    content: bytes
-    created_times: list[str]
-
-    def rows(self) -> Iterator[dict]:
-        """The page's responses, decoded now, created_time already normalised."""
-        rows = _decode(self.content)["results"]
-        for row, created in zip(rows, self.created_times, strict=True):
-            row["created_time"] = created
-            yield row
 
 
 class _Job:
@@ -170,4 +152,5 @@ class Prefetcher:
 
 
 def _size(item: object) -> int:
-    return len(item.created_times) if isinstance(item, Page) else 0
+    """How many responses an item holds: a page's `size`, 0 for end markers."""
+    return int(getattr(item, "size", 0))

@@ -13,9 +13,9 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.schema.source import SchemaDirectory, StreamSchema
 from singer_sdk.streams import Stream
 
-from tap_hotjar.client import HotjarCursorPaginator, HotjarStream, NotFoundError, page_head, response_body
+from tap_hotjar.client import HotjarCursorPaginator, HotjarStream, NotFoundError, Page, page_head, response_body
 from tap_hotjar.errors import HotjarAPIError
-from tap_hotjar.prefetch import Page, Prefetcher
+from tap_hotjar.prefetch import Prefetcher
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable

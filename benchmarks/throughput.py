@@ -13,7 +13,7 @@ requests are counted by the server.
 Printed per run: wall seconds, CPU seconds, responses/s, all records/s (tap).
 Then medians, the per-pair ratio tap_time/floor_time and its median (the goal is
 <= 1.3), the CPU-time ratio, whether both made the same response requests, and the
-bound the tap's own rate limiter (48 requests/s, under the API's 50) puts on its wall
+bound the tap's own rate limiter (tap_hotjar.client.REQUESTS_PER_SECOND, under the API's 50) puts on its wall
 time: the floor does not limit itself unless given --floor-rate-limit.
 """
 
@@ -25,6 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
+
+from tap_hotjar.client import REQUESTS_PER_SECOND
 
 FLOOR = str(Path(__file__).resolve().parent / "floor.py")
 
@@ -44,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--tap-rate",
         type=float,
-        default=48,
-        help="requests/s the tap allows itself, for the bound printed (default 48)",
+        default=REQUESTS_PER_SECOND,
+        help=f"requests/s the tap allows itself, for the bound printed (default {REQUESTS_PER_SECOND})",
     )
     p.add_argument("--quick", action="store_true", help="2 pairs, 4 x 5 x 1000 = 20,000 responses")
     p.add_argument("--keep", action="store_true", help="keep the output files (prints the folder)")

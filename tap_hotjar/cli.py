@@ -22,7 +22,7 @@ from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 from tap_hotjar.auth import HotjarAuthenticator
 from tap_hotjar.errors import HotjarError, HotjarInterrupted
 from tap_hotjar.streams import STREAM_TYPES
-from tap_hotjar.tap import TapHotjar, check_state
+from tap_hotjar.tap import TapHotjar, check_state, config_errors
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -107,7 +107,9 @@ def _check_inputs(argv: list[str]) -> None:
         problem = catalog_problem(_read_json_file(path, "catalog"))
         if problem:
             _fail(f"the catalog file {path} is not a valid catalog: {problem}")
-    for path in _option_values(argv, "--config"):
+    merged: dict[str, t.Any] = {}
+    paths = _option_values(argv, "--config")
+    for path in paths:
         if path == ENV_CONFIG:
             _check_env_config()
             continue
@@ -116,6 +118,15 @@ def _check_inputs(argv: list[str]) -> None:
             _fail(f"the config file {path} must hold a JSON object, not {type(config).__name__}")
         if isinstance(config.get("client_secret"), str):
             _secrets.add(config["client_secret"])
+        merged.update(config)
+    # Refuse a bad config before the SDK starts logging, so that the error is the
+    # only line. Discovery and --about need no valid config (Meltano discovers
+    # before credentials are set); with `--config ENV` the SDK merges the
+    # environment first and validates then.
+    if paths and ENV_CONFIG not in paths and not {"--discover", "--about"} & set(argv):
+        errors = config_errors(merged)
+        if errors:
+            _fail("invalid config: " + "; ".join(errors))
 
 
 def _check_env_config() -> None:

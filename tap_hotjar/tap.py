@@ -117,15 +117,7 @@ class TapHotjar(Tap):
     # Validation: one message naming every problem, never a secret's value.
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        # An optional setting given as null (as some orchestrators write unset
-        # values) means "unset", so that its default applies.
-        required = set(self.config_jsonschema.get("required", []))
-        for key in [k for k, v in self._config.items() if v is None and k not in required]:
-            del self._config[key]
-        schema = self.config_jsonschema
-        self.append_builtin_config(schema)
-        errors = [_describe(e) for e in JSONSchemaValidator(schema).iter_errors(self._config)]
-        errors += _semantic_errors(self._config)
+        errors = config_errors(self._config)
         if errors and raise_errors:
             raise HotjarConfigError("invalid config: " + "; ".join(errors))
         return errors
@@ -142,6 +134,19 @@ class TapHotjar(Tap):
     def load_state(self, state: dict[str, t.Any]) -> None:
         check_state(state)
         super().load_state(state)
+
+
+def config_errors(config: dict[str, t.Any]) -> list[str]:
+    """Every problem with a config (never a secret's value); fills in defaults in place."""
+    # An optional setting given as null (as some orchestrators write unset
+    # values) means "unset", so that its default applies.
+    required = set(TapHotjar.config_jsonschema.get("required", []))
+    for key in [k for k, v in config.items() if v is None and k not in required]:
+        del config[key]
+    schema = TapHotjar.config_jsonschema
+    TapHotjar.append_builtin_config(schema)
+    errors = [_describe(e) for e in JSONSchemaValidator(schema).iter_errors(config)]
+    return errors + _semantic_errors(config)
 
 
 def _describe(error: ValidationError) -> str:

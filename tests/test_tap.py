@@ -202,6 +202,8 @@ def test_bad_config_gives_one_clear_line(shared_sim, tap, change, needle):
     assert run.returncode != 0
     assert run.stdout == ""
     assert "Traceback" not in run.stderr
+    # Refused before anything else is logged: the error is the only line.
+    assert len(run.stderr_lines) == 1, run.stderr
     last = run.stderr_lines[-1]
     assert last.startswith("tap-hotjar: error: invalid config") and needle in last
     assert shared_sim.client_secret not in run.stderr

@@ -16,7 +16,13 @@ from http import HTTPStatus
 import requests
 
 from tap_hotjar.auth import HotjarAuthenticator
-from tap_hotjar.client import RateLimitedSession, SlidingWindowLimiter, parse_retry_after
+from tap_hotjar.client import (
+    TIMEOUT_SECONDS,
+    RateLimitedSession,
+    SlidingWindowLimiter,
+    backoff_seconds,
+    parse_retry_after,
+)
 from tap_hotjar.errors import HotjarError, describe_error_body
 
 if t.TYPE_CHECKING:
@@ -24,9 +30,6 @@ if t.TYPE_CHECKING:
 
 CONTENT_TYPE = "application/json; charset=utf-8"
 MAX_TRIES = 6
-BACKOFF_BASE = 0.5
-MAX_BACKOFF = 30.0
-TIMEOUT = (10.0, 60.0)
 
 __all__ = ["CONTENT_TYPE", "HotjarError", "Outcome", "UserLookupClient", "user_agent"]
 
@@ -107,9 +110,9 @@ class UserLookupClient:
         for attempt in range(1, MAX_TRIES + 1):
             prepared = self.prepare(subject, delete=delete)
             self.authenticator.authenticate_request(prepared)
-            wait = min(BACKOFF_BASE * 2 ** (attempt - 1), MAX_BACKOFF)
+            wait = backoff_seconds(attempt - 1)
             try:
-                response = self.session.send(prepared, timeout=TIMEOUT, allow_redirects=False)
+                response = self.session.send(prepared, timeout=TIMEOUT_SECONDS, allow_redirects=False)
             except requests.RequestException as exc:  # connection, timeout, broken response
                 failure, status = f"could not reach {self.api_url} ({type(exc).__name__})", None
             else:

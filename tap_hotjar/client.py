@@ -32,6 +32,9 @@ if t.TYPE_CHECKING:
 REQUESTS_PER_SECOND = 44
 MAX_RETRY_AFTER = 120.0
 MAX_BACKOFF = 30.0
+BACKOFF_BASE = 0.5
+# Seconds to wait for a connection / for a response.
+TIMEOUT_SECONDS = (10.0, 60.0)
 _BODY_ATTR = "_hotjar_body"
 _HEAD_ATTR = "_hotjar_head"
 # msgspec decodes the same JSON to the same Python objects, about 2x faster than json.
@@ -173,6 +176,11 @@ class NotFoundError(HotjarAPIError):
     """A 404: the site or survey does not exist (any more)."""
 
 
+def backoff_seconds(attempt: int, base: float = BACKOFF_BASE) -> float:
+    """Exponential backoff for the n-th retry (from 0): base, 2 x base, ... at most MAX_BACKOFF."""
+    return min(base * 2**attempt, MAX_BACKOFF)
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
     if not value:
@@ -191,14 +199,13 @@ def parse_retry_after(value: str | None) -> float | None:
 class HotjarStream(RESTStream[str | None]):
     """Base stream for the Hotjar API: auth, paging, rate limit, errors, retries."""
 
-    # Seconds to wait for a connection / for a response.
-    timeout_seconds: t.ClassVar[tuple[float, float]] = (10.0, 60.0)
+    timeout_seconds: t.ClassVar[tuple[float, float]] = TIMEOUT_SECONDS
     # Tries per request: `max_tries` for failures (5xx, timeouts, broken bodies),
     # and, separately, `max_rate_limited_tries` for 429s, where the API itself
     # says to wait: other clients on the same address share its limit.
     max_tries: t.ClassVar[int] = 8
     max_rate_limited_tries: t.ClassVar[int] = 20
-    backoff_base: t.ClassVar[float] = 0.5
+    backoff_base: t.ClassVar[float] = BACKOFF_BASE
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -307,7 +314,7 @@ class HotjarStream(RESTStream[str | None]):
             return 0.0
         if isinstance(exc, RetryAfterError) and exc.wait is not None:
             return exc.wait
-        return min(self.backoff_base * 2**attempt, MAX_BACKOFF)
+        return backoff_seconds(attempt, self.backoff_base)
 
     def backoff_jitter(self, value: float) -> float:
         return value + random.uniform(0, value * 0.1)  # noqa: S311 - not cryptographic

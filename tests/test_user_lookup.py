@@ -683,7 +683,7 @@ def test_retries_are_bounded_and_a_dead_api_stops_the_batch(
     sim, config, tmp_path, monkeypatch, capsys
 ):
     # In-process, with the backoff shortened: six attempts would otherwise take 15 s.
-    monkeypatch.setattr(_user_lookup_http, "BACKOFF_BASE", 0.001)
+    monkeypatch.setattr(_user_lookup_http, "backoff_seconds", lambda attempt: 0.001 * 2**attempt)
     for name in list(os.environ):
         if name.startswith("TAP_HOTJAR_"):
             monkeypatch.delenv(name)

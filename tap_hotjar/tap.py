@@ -9,6 +9,7 @@ import urllib.parse
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.plugin_base import JSONSchemaValidator  # fills in defaults
 
 from tap_hotjar.client import SlidingWindowLimiter
@@ -50,6 +51,11 @@ class TapHotjar(Tap):
     package_name = "tap-hotjar"
     # singer-sdk's msgspec-based writer: same Singer JSON lines, encoded faster.
     message_writer_class = MsgSpecWriter
+    # No BATCH: survey_answers is written record by record by survey_responses,
+    # which batch files could not follow.
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        c for c in Tap.capabilities if c != PluginCapabilities.BATCH
+    ]
 
     config_jsonschema = th.PropertiesList(
         th.Property(

@@ -162,15 +162,17 @@ def test_deselected_responses_still_feed_selected_answers(shared_sim, tap):
     assert len(run.records["survey_answers"]) == len(expected_records(shared_sim)["survey_answers"])
 
 
-def test_deleted_survey_is_skipped_with_a_warning(small_sim, tap):
+def test_a_survey_deleted_since_the_last_run_keeps_its_bookmark_and_the_rest_syncs(small_sim, tap):
     site = small_sim.site_ids[0]
     victim = next(sid for sid in small_sim.survey_ids(site) if small_sim.responses(site, sid))
     first = tap(small_sim.config())
     small_sim.delete_survey(site, victim)
-    # The survey list still names it (deleted between listing and reading) only
-    # if the listing is stale; either way the run must finish.
     run = tap(small_sim.config(), state=first.final_state)
     assert run.returncode == 0, run.stderr
+    assert victim not in {r["id"] for r in run.records["surveys"]}
+    assert not [r for r in run.records["survey_responses"] if r["survey_id"] == victim]
+    # Its bookmark is carried over untouched; the other surveys' are all there.
+    assert bookmarks(run.final_state) == bookmarks(first.final_state)
 
 
 @pytest.mark.parametrize(

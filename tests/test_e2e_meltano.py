@@ -58,7 +58,7 @@ PII_SALT = "e2e-test-salt"
 # Neither has a setting for time zones: date-time becomes a timestamp without time
 # zone holding UTC (the tap emits +00:00). For PostgreSQL the README's one-time
 # recipe (scripts/postgres_timestamptz.sql) converts them; tested below. Arrays of
-# objects become jsonb[] in PostgreSQL, integers without bounds HUGEINT in DuckDB.
+# objects become jsonb[] in PostgreSQL, integers (bounded to 64 bits in the schemas) BIGINT in DuckDB.
 PG_TYPES = {
     ("surveys", "id"): "text",
     ("surveys", "site_id"): "bigint",
@@ -83,18 +83,18 @@ PG_TYPES = {
 }
 DUCKDB_TYPES = {
     ("surveys", "id"): "VARCHAR",
-    ("surveys", "site_id"): "HUGEINT",
+    ("surveys", "site_id"): "BIGINT",
     ("surveys", "created_time"): "TIMESTAMP",
     ("surveys", "is_enabled"): "BOOLEAN",
     ("surveys", "questions"): "JSON",
-    ("survey_questions", "position"): "HUGEINT",
+    ("survey_questions", "position"): "BIGINT",
     ("survey_questions", "is_required"): "BOOLEAN",
     ("survey_questions", "labels"): "JSON",
     ("survey_responses", "created_time"): "TIMESTAMP",
     ("survey_responses", "is_complete"): "BOOLEAN",
     ("survey_responses", "window_size"): "JSON",
     ("survey_responses", "user_attributes"): "JSON",
-    ("survey_answers", "position"): "HUGEINT",
+    ("survey_answers", "position"): "BIGINT",
     ("survey_answers", "answer"): "VARCHAR",
     ("survey_answers", "tags"): "JSON",
     ("survey_answers", "created_time"): "TIMESTAMP",

@@ -62,7 +62,23 @@ def as_text(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-class SurveysStream(HotjarStream):
+class SchemaOnce:
+    """Write a stream's SCHEMA message once per run.
+
+    singer-sdk writes it again for every partition of a child stream, that is,
+    three times per survey here: megabytes of repeated schemas for an account
+    with many surveys, and work for the target each time.
+    """
+
+    _schema_written = False
+
+    def _write_schema_message(self) -> None:
+        if not self._schema_written:
+            super()._write_schema_message()  # type: ignore[misc]
+            self._schema_written = True
+
+
+class SurveysStream(SchemaOnce, HotjarStream):
     """Surveys of every configured site, with their questions (one request per page)."""
 
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
@@ -147,7 +163,7 @@ class SurveysStream(HotjarStream):
         return {"site_id": record["site_id"], "survey_id": record["id"]}
 
 
-class SurveyQuestionsStream(Stream):
+class SurveyQuestionsStream(SchemaOnce, Stream):
     """The questions of each survey, from the survey list response: no request."""
 
     name = "survey_questions"
@@ -172,7 +188,7 @@ class SurveyQuestionsStream(Stream):
             }
 
 
-class SurveyResponsesStream(HotjarStream):
+class SurveyResponsesStream(SchemaOnce, HotjarStream):
     """Responses of each survey, newest first, read down to the bookmark only."""
 
     name = "survey_responses"
@@ -298,7 +314,7 @@ class SurveyResponsesStream(HotjarStream):
         return ()
 
 
-class SurveyAnswersStream(Stream):
+class SurveyAnswersStream(SchemaOnce, Stream):
     """One record per element of a response's `answers`: no request."""
 
     name = "survey_answers"
@@ -315,7 +331,7 @@ class SurveyAnswersStream(Stream):
         return ()  # written by survey_responses, see emit_for_response
 
     def begin_partition(self) -> None:
-        """Announce the schema, as the SDK does for each child partition."""
+        """Announce the schema before the first answer (once per run, see SchemaOnce)."""
         self._write_schema_message()
 
     def emit_for_response(self, response: Record, question_types: dict[str, str | None]) -> None:

@@ -49,6 +49,8 @@ def test_every_record_is_valid_against_its_schema_message(shared_sim, tap):
             errors = list(validators[message["stream"]].iter_errors(message["record"]))
             assert not errors, (message["stream"], errors[0].message)
     assert seen_schema == set(STREAMS)
+    # Once per stream and run, not once per survey partition.
+    assert Counter(m["stream"] for m in run.messages if m["type"] == "SCHEMA") == dict.fromkeys(STREAMS, 1)
 
 
 def test_primary_keys_are_unique_in_every_stream(shared_sim, tap):

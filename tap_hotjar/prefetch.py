@@ -36,10 +36,15 @@ _DONE = object()
 _POLL = 0.2
 
 
+def context_key(context: Context) -> tuple:
+    """A hashable key for a partition context (the same context, the same key)."""
+    return tuple(sorted(context.items()))
+
+
 class _Job:
     def __init__(self, context: Context) -> None:
         self.context = context
-        self.key = (context["site_id"], context["survey_id"])
+        self.key = context_key(context)
         self.items: collections.deque[object] = collections.deque()
         self.buffered = 0  # responses in the pages held in items
         self.current = False  # the SDK is emitting this survey now
@@ -75,7 +80,7 @@ class Prefetcher:
 
     def pages(self, context: Context) -> Iterator[object]:
         """The pages of one survey, in order; fetched now if it was not scheduled."""
-        key = (context["site_id"], context["survey_id"])
+        key = context_key(context)
         with self._cond:
             # Surveys scheduled earlier but never asked for (filtered out by a
             # stream map, say) must not hold a worker or buffer space.

@@ -15,7 +15,7 @@ from singer_sdk.streams import Stream
 
 from tap_hotjar.client import HotjarCursorPaginator, HotjarStream, NotFoundError, Page, page_head, response_body
 from tap_hotjar.errors import HotjarAPIError
-from tap_hotjar.prefetch import Prefetcher
+from tap_hotjar.prefetch import Prefetcher, context_key
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -60,6 +60,11 @@ def as_text(value: object) -> str:
     if isinstance(value, (int, float)):
         return str(value)
     return json.dumps(value, ensure_ascii=False)
+
+
+def survey_context(site_id: int, survey_id: str) -> Context:
+    """The context of one survey's child streams: ids only, and the state's partition key."""
+    return {"site_id": site_id, "survey_id": survey_id}
 
 
 class SchemaOnce:
@@ -116,7 +121,7 @@ class SurveysStream(SchemaOnce, HotjarStream):
             # the SDK will ask for them (see prefetch.py).
             for survey in surveys:
                 if isinstance(survey, dict) and survey.get("id"):
-                    responses.prefetch({"site_id": self._listing_site, "survey_id": survey["id"]})
+                    responses.prefetch(survey_context(self._listing_site, survey["id"]))
         return surveys
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
@@ -160,7 +165,7 @@ class SurveysStream(SchemaOnce, HotjarStream):
         return row
 
     def get_child_context(self, record: Record, context: Context | None) -> Context:
-        return {"site_id": record["site_id"], "survey_id": record["id"]}
+        return survey_context(record["site_id"], record["id"])
 
 
 class SurveyQuestionsStream(SchemaOnce, Stream):
@@ -220,7 +225,7 @@ class SurveyResponsesStream(SchemaOnce, HotjarStream):
 
     def prefetch(self, context: Context) -> None:
         """Start reading a survey's pages ahead of its turn (see prefetch.py)."""
-        self._stop_points[(context["site_id"], context["survey_id"])] = self._stop_point(context)
+        self._stop_points[context_key(context)] = self._stop_point(context)
         self._prefetcher.schedule(context)
 
     def _stop_point(self, context: Context) -> str | None:
@@ -235,7 +240,7 @@ class SurveyResponsesStream(SchemaOnce, HotjarStream):
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         assert context is not None
-        key = (context["site_id"], context["survey_id"])
+        key = context_key(context)
         if key not in self._stop_points:
             self._stop_points[key] = self._stop_point(context)
         self._stop_at = self._stop_points[key]
@@ -264,7 +269,7 @@ class SurveyResponsesStream(SchemaOnce, HotjarStream):
         Each page goes to the consumer as its raw bytes and the normalised
         created_time of each response: a fraction of the parsed page's memory.
         """
-        stop_at = self._stop_points.get((context["site_id"], context["survey_id"]))
+        stop_at = self._stop_points.get(context_key(context))
         reached_stop = False
         paginator = HotjarCursorPaginator(lambda: reached_stop)
         request = self.request_decorator(self._request)

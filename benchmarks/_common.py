@@ -56,7 +56,7 @@ def machine() -> str:
 
 
 class Simulator:
-    """``python -m tests.simulator`` in a child process (never shares our GIL)."""
+    """``python -m hotjar_simulator`` in a child process (never shares our GIL)."""
 
     def __init__(self, workdir: Path, **options: Any) -> None:
         self.workdir = workdir
@@ -67,7 +67,7 @@ class Simulator:
 
     def __enter__(self) -> Simulator:
         cfg_path = self.workdir / "sim-config.json"
-        cmd = [PYTHON, "-m", "tests.simulator", "--port", "0", "--config-out", str(cfg_path)]
+        cmd = [PYTHON, "-m", "hotjar_simulator", "--port", "0", "--config-out", str(cfg_path)]
         for key, value in self.options.items():
             flag = "--" + key.replace("_", "-")
             if value is True:

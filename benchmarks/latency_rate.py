@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _common as c
 
-from tests.simulator import HotjarSimulator
+from hotjar_simulator import HotjarSimulator
 
 if TYPE_CHECKING:
     import datetime

@@ -21,7 +21,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.simulator import HotjarSimulator
+from hotjar_simulator import HotjarSimulator
 
 
 def fetch_all(session: requests.Session, sim: HotjarSimulator, parse: bool) -> tuple[int, int, int]:

@@ -95,7 +95,7 @@ fi
 # --- The simulator ------------------------------------------------------------
 SIM_CONFIG="$OUT/simulator-config.json"
 rm -f "$SIM_CONFIG"
-"$PY" -m tests.simulator --port 0 --seed 0 --config-out "$SIM_CONFIG" >"$OUT/simulator.log" 2>&1 &
+"$PY" -m hotjar_simulator --port 0 --seed 0 --config-out "$SIM_CONFIG" >"$OUT/simulator.log" 2>&1 &
 SIM_PID=$!
 stop_simulator() {
     if kill -0 "$SIM_PID" 2>/dev/null; then

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.simulator import HotjarSimulator
+from hotjar_simulator import HotjarSimulator
 
 BIN_DIR = Path(sys.executable).parent
 TAP = str(BIN_DIR / "tap-hotjar")

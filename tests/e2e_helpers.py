@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 if t.TYPE_CHECKING:
-    from tests.simulator import HotjarSimulator
+    from hotjar_simulator import HotjarSimulator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MELTANO_ENV_SCRIPT = REPO_ROOT / "scripts" / "_meltano_env.sh"

@@ -8,7 +8,7 @@ import typing as t
 import pendulum
 
 if t.TYPE_CHECKING:
-    from tests.simulator import HotjarSimulator
+    from hotjar_simulator import HotjarSimulator
 
 
 def instant(value: str) -> pendulum.DateTime:

@@ -45,7 +45,7 @@ from tests.e2e_helpers import (
     in_ci,
     install_plugins,
 )
-from tests.simulator import HotjarSimulator
+from hotjar_simulator import HotjarSimulator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -38,7 +38,7 @@ import pytest
 from tap_hotjar.client import HotjarStream
 from tests.conftest import TapRun
 from tests.expected import KEYS, expected_records, keyed
-from tests.simulator import HotjarSimulator, server
+from hotjar_simulator import HotjarSimulator, server
 
 if t.TYPE_CHECKING:
     from pathlib import Path

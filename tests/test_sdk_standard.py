@@ -8,7 +8,7 @@ import pytest
 from singer_sdk.testing import get_tap_test_class
 
 from tap_hotjar.tap import TapHotjar
-from tests.simulator import HotjarSimulator
+from hotjar_simulator import HotjarSimulator
 
 
 def _free_port() -> int:

@@ -18,8 +18,8 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from tests.simulator import CURSOR_PREFIX, QUESTION_TYPES, HotjarSimulator
-from tests.simulator.data import Dataset
+from hotjar_simulator import CURSOR_PREFIX, QUESTION_TYPES, HotjarSimulator
+from hotjar_simulator.data import Dataset
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -911,7 +911,7 @@ def test_cli_prints_its_config_and_serves_until_sigterm(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "tests.simulator",
+            "hotjar_simulator",
             "--port",
             "0",
             "--sites",

@@ -12,7 +12,7 @@ from jsonschema import Draft7Validator, FormatChecker
 
 from tests.conftest import TAP
 from tests.expected import KEYS, expected_records, instant, keyed, pages_needed
-from tests.simulator import HotjarSimulator
+from hotjar_simulator import HotjarSimulator
 
 STREAMS = ("surveys", "survey_questions", "survey_responses", "survey_answers")
 
@@ -282,7 +282,7 @@ def test_undocumented_fields_do_not_break_a_sync(tap):
 
 
 def test_sample_config_works_against_the_simulator_started_by_hand(tap):
-    """sample_config.json fits `python -m tests.simulator` with its defaults (port 8765)."""
+    """sample_config.json fits `python -m hotjar_simulator` with its defaults (port 8765)."""
     sample = json.loads((Path(__file__).resolve().parent.parent / "sample_config.json").read_text())
     with HotjarSimulator() as sim:  # the CLI's defaults, on a free port
         assert sample["site_ids"] == sim.site_ids

@@ -1,4 +1,4 @@
-"""Run the Hotjar API simulator by hand: ``python -m tests.simulator --port 8765``.
+"""Run the Hotjar API simulator by hand: ``python -m hotjar_simulator --port 8765``.
 
 Prints the URL, credentials, site ids, organization id and a ready tap config (one
 JSON line after ``config: ``) on stdout, then serves until SIGINT or SIGTERM.
@@ -33,7 +33,7 @@ def _retry_after(text: str) -> int | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tests.simulator", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m hotjar_simulator", description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="0 picks a free port (default 8765)")
     p.add_argument("--seed", type=int, default=0)

@@ -3,7 +3,7 @@
 ``HotjarSimulator`` runs a real HTTP/1.1 server on 127.0.0.1 that follows the Hotjar
 API reference (OAuth client credentials, surveys, responses, user lookup), serves
 deterministic data built from a seed, and exposes ground truth, counters and fault
-switches.  ``python -m tests.simulator --help`` starts one by hand.
+switches.  ``python -m hotjar_simulator --help`` starts one by hand.
 """
 
 from .data import QUESTION_TYPES, format_instant

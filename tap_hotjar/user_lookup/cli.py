@@ -22,7 +22,7 @@ import sys
 import typing as t
 import urllib.parse
 
-from tap_hotjar._user_lookup_subjects import (
+from tap_hotjar.user_lookup.subjects import (
     InvalidSubjectsError,
     Subject,
     SubjectError,
@@ -32,7 +32,7 @@ from tap_hotjar._user_lookup_subjects import (
 )
 
 if t.TYPE_CHECKING:
-    from tap_hotjar._user_lookup_http import UserLookupClient
+    from tap_hotjar.user_lookup.client import UserLookupClient
 
 PROG = "hotjar-user-lookup"
 EXIT_OK = 0
@@ -244,7 +244,7 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, **kwargs)
 
     def __call__(self, parser: argparse.ArgumentParser, *args: t.Any, **kwargs: t.Any) -> None:
-        from tap_hotjar._user_lookup_http import user_agent  # noqa: PLC0415
+        from tap_hotjar.user_lookup.client import user_agent  # noqa: PLC0415
 
         parser.exit(0, user_agent() + "\n")
 
@@ -487,7 +487,7 @@ def run(argv: list[str] | None, console: Console) -> int:
     pending, skipped = _pending(console, subjects, done)
 
     # singer-sdk (through the tap's authenticator) loads only for a valid run.
-    from tap_hotjar._user_lookup_http import HotjarError, UserLookupClient  # noqa: PLC0415
+    from tap_hotjar.user_lookup.client import HotjarError, UserLookupClient  # noqa: PLC0415
 
     client = UserLookupClient(
         api_url=config.api_url,
@@ -528,7 +528,7 @@ def _send_all(
     delete: bool,
     skipped: int,
 ) -> int:
-    from tap_hotjar._user_lookup_http import HotjarError  # noqa: PLC0415 - loaded by now
+    from tap_hotjar.user_lookup.client import HotjarError  # noqa: PLC0415 - loaded by now
 
     _announce(console, len(subjects), config, delete=delete)
     accepted = refused = 0

@@ -26,7 +26,7 @@ from tap_hotjar.client import (
 from tap_hotjar.errors import HotjarError, describe_error_body
 
 if t.TYPE_CHECKING:
-    from tap_hotjar._user_lookup_subjects import Subject
+    from tap_hotjar.user_lookup.subjects import Subject
 
 CONTENT_TYPE = "application/json; charset=utf-8"
 MAX_TRIES = 6

@@ -13,7 +13,7 @@ requests are counted by the server.
 Printed per run: wall seconds, CPU seconds, responses/s, all records/s (tap).
 Then medians, the per-pair ratio tap_time/floor_time and its median (the goal is
 <= 1.3), the CPU-time ratio, whether both made the same response requests, and the
-bound the tap's own rate limiter (tap_hotjar.client.REQUESTS_PER_SECOND, under the API's 50) puts on its wall
+bound the tap's own rate limiter (tap_hotjar.http.pacing.REQUESTS_PER_SECOND, under the API's 50) puts on its wall
 time: the floor does not limit itself unless given --floor-rate-limit.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
 
-from tap_hotjar.client import REQUESTS_PER_SECOND
+from tap_hotjar.http.pacing import REQUESTS_PER_SECOND
 
 FLOOR = str(Path(__file__).resolve().parent / "floor.py")
 

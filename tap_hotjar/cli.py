@@ -19,16 +19,13 @@ import click
 import requests
 from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 
-from tap_hotjar.auth import HotjarAuthenticator
-from tap_hotjar.errors import HotjarError, HotjarInterrupted
-from tap_hotjar.streams import STREAM_TYPES
-from tap_hotjar.tap import TapHotjar, check_state, config_errors
+from tap_hotjar.errors import HotjarError, HotjarInterrupted, redact, remember_secret
+from tap_hotjar.settings import DEBUG_ENV, ENV_CONFIG, ENV_PREFIX, TAP_NAME, check_state
+from tap_hotjar.streams import STREAM_NAMES
+from tap_hotjar.tap import CONFIG_CHECK, TapHotjar
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
-DEBUG_ENV = "TAP_HOTJAR_TRACEBACK"
-ENV_CONFIG = "ENV"  # `--config ENV`: settings from TAP_HOTJAR_* variables
-ENV_PREFIX = TapHotjar.name.upper().replace("-", "_") + "_"
 CLOSED_OUTPUT = "the output was closed before the sync finished (the target stopped reading)"
 
 
@@ -38,22 +35,10 @@ def _fail(message: str, code: int = EXIT_FAILURE) -> t.NoReturn:
         sys.stdout.flush()
     except (OSError, ValueError):  # the reader is gone: what is buffered has nowhere to go
         _discard_stdout()
-    line = " ".join(_redact(message).split())  # one line, whatever the message holds
-    print(f"tap-hotjar: error: {line}", file=sys.stderr, flush=True)  # noqa: T201
+    # No secret in an error line, whatever an exception's text holds.
+    line = " ".join(redact(message, [os.environ.get(f"{ENV_PREFIX}CLIENT_SECRET")]).split())
+    print(f"{TAP_NAME}: error: {line}", file=sys.stderr, flush=True)  # noqa: T201
     sys.exit(code)
-
-
-_secrets: set[str] = set()  # the client secrets this run was given, see _check_inputs
-
-
-def _redact(text: str) -> str:
-    """No secret in an error line, whatever an exception's text holds."""
-    token = getattr(HotjarAuthenticator._instance, "access_token", None)
-    env_secret = os.environ.get(f"{ENV_PREFIX}CLIENT_SECRET")
-    for secret in {*_secrets, token, env_secret}:
-        if isinstance(secret, str) and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
 
 
 def _discard_stdout() -> None:
@@ -116,15 +101,14 @@ def _check_inputs(argv: list[str]) -> None:
         config = _read_json_file(path, "config")
         if not isinstance(config, dict):
             _fail(f"the config file {path} must hold a JSON object, not {type(config).__name__}")
-        if isinstance(config.get("client_secret"), str):
-            _secrets.add(config["client_secret"])
+        remember_secret(config.get("client_secret"))
         merged.update(config)
     # Refuse a bad config before the SDK starts logging, so that the error is the
     # only line. Discovery and --about need no valid config (Meltano discovers
     # before credentials are set); with `--config ENV` the SDK merges the
     # environment first and validates then.
     if paths and ENV_CONFIG not in paths and not {"--discover", "--about"} & set(argv):
-        errors = config_errors(merged)
+        _, errors = CONFIG_CHECK.normalized(merged)
         if errors:
             _fail("invalid config: " + "; ".join(errors))
 
@@ -158,7 +142,7 @@ def catalog_problem(catalog: object) -> str | None:
     entries = catalog.get("streams")
     if not isinstance(entries, list) or not entries:
         return "it must have a non-empty 'streams' list"
-    known = frozenset(str(vars(stream_type)["name"]) for stream_type in STREAM_TYPES)
+    known = STREAM_NAMES
     seen: set[str] = set()
     for index, entry in enumerate(entries):
         where = f"streams[{index}]"
@@ -188,7 +172,7 @@ def main(args: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if args is None else args)
     _check_inputs(argv)
     try:
-        TapHotjar.cli.main(args=argv, prog_name="tap-hotjar", standalone_mode=False)
+        TapHotjar.cli.main(args=argv, prog_name=TAP_NAME, standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except SystemExit:

@@ -1,12 +1,17 @@
-"""Errors that end a run with one clear line for the user."""
+"""Errors that end a run with one clear line for the user, and the one redaction of secrets."""
 
 from __future__ import annotations
 
-import json
+import typing as t
 
 from singer_sdk.exceptions import FatalAPIError
 
-MAX_DETAIL = 200
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
+MASK = "********"
+# Masking a very short "secret" would garble every message and hide nothing.
+MIN_SECRET_TO_MASK = 4
 
 
 class HotjarError(Exception):
@@ -19,6 +24,10 @@ class HotjarAuthError(HotjarError, FatalAPIError):
 
 class HotjarAPIError(HotjarError, FatalAPIError):
     """The API answered in a way the tap cannot continue from."""
+
+
+class HotjarConfigError(HotjarError):
+    """The configuration is missing something or holds a wrong value."""
 
 
 class HotjarStateError(HotjarError):
@@ -37,16 +46,20 @@ class HotjarInterrupted(BaseException):
         self.signum = signum
 
 
-def describe_error_body(content: str | bytes | None) -> str:
-    """Summarise a Hotjar error body ({code, msg}) for a message, or ''."""
-    if not content:
-        return ""
-    try:
-        body = json.loads(content)
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    parts = [str(body[k]) for k in ("code", "msg") if body.get(k)]
-    text = ": ".join(parts)[:MAX_DETAIL]
-    return f" ({text})" if text else ""
+# The secrets this process has seen (client secrets read from config, access tokens
+# issued): every message that leaves the process is redacted against all of them.
+_SECRETS: set[str] = set()
+
+
+def remember_secret(value: object) -> None:
+    """Mask `value` wherever `redact` is applied from now on."""
+    if isinstance(value, str) and len(value) >= MIN_SECRET_TO_MASK:
+        _SECRETS.add(value)
+
+
+def redact(text: str, secrets: Iterable[object] = ()) -> str:
+    """`text` with every known secret (and each of `secrets`) replaced by the mask."""
+    for secret in sorted({*_SECRETS, *(s for s in secrets if isinstance(s, str))}, key=len, reverse=True):
+        if len(secret) >= MIN_SECRET_TO_MASK:
+            text = text.replace(secret, MASK)
+    return text

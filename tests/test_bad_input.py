@@ -246,7 +246,7 @@ def env_cases() -> list[Case]:
 
 
 def runtime_cases(closed_port: int) -> list[Case]:
-    fast = patched_command(backoff_base=0.005, token_backoff_factor=0.005)
+    fast = patched_command(backoff_base=0.005)
     return [
         Case("wrong client id", "credentials", config={"client_id": "nobody"}, before_output=False),
         Case(

@@ -7,8 +7,8 @@ Two runners:
 - ``tap`` (tests/conftest.py): the installed ``tap-hotjar`` executable, as a user
   runs it, with the real backoff (0.5 s, doubling) and timeouts (10 s / 60 s).
 - ``run_patched``: the same entry point (``tap_hotjar.cli:main``) in a fresh
-  interpreter after setting class attributes of ``HotjarStream`` (backoff base,
-  read timeout) and ``HotjarAuthenticator`` (token retries). Used where the real
+  interpreter after replacing fields of the one retry policy
+  (``tap_hotjar.http.policy.DEFAULT``: backoff base, read timeout). Used where the real
   figures would make a test slow: a give-up after 8 tries takes 61.5 s of backoff,
   and a read timeout needs a stall longer than 60 s. The code path is the one the
   executable runs; only those constants differ, and the real schedule is checked by
@@ -35,10 +35,10 @@ from collections import Counter
 
 import pytest
 
-from tap_hotjar.client import HotjarStream
+from hotjar_simulator import HotjarSimulator, server
+from tap_hotjar.http.policy import DEFAULT as RETRIES
 from tests.conftest import TapRun
 from tests.expected import KEYS, expected_records, keyed
-from hotjar_simulator import HotjarSimulator, server
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -197,27 +197,19 @@ def _files(tmp_path: Path, config: dict, state: dict | None) -> list[str]:
     return args
 
 
-FAST = {"backoff_base": 0.005, "token_backoff_factor": 0.005}
+FAST = {"backoff_base": 0.005}
 
 
-def patched_command(
-    *,
-    backoff_base: float | None = None,
-    timeout_seconds: tuple | None = None,
-    token_backoff_factor: float | None = None,
-) -> list[str]:
+def patched_command(**policy: t.Any) -> list[str]:
+    """The tap's entry point with the retry policy's fields replaced (tap_hotjar/http/policy.py)."""
     lines = [
-        "import sys",
-        "from tap_hotjar.client import HotjarStream",
-        "from tap_hotjar.auth import HotjarAuthenticator",
+        "import dataclasses, sys",
+        "from tap_hotjar.http import policy",
+        f"policy.DEFAULT = dataclasses.replace(policy.DEFAULT, **{policy!r})",
+        "from tap_hotjar.cli import main",
+        "sys.argv[0] = 'tap-hotjar'",
+        "main()",
     ]
-    if backoff_base is not None:
-        lines.append(f"HotjarStream.backoff_base = {backoff_base!r}")
-    if timeout_seconds is not None:
-        lines.append(f"HotjarStream.timeout_seconds = {tuple(timeout_seconds)!r}")
-    if token_backoff_factor is not None:
-        lines.append(f"HotjarAuthenticator.token_backoff_factor = {token_backoff_factor!r}")
-    lines += ["from tap_hotjar.cli import main", "sys.argv[0] = 'tap-hotjar'", "main()"]
     return [sys.executable, "-c", "\n".join(lines)]
 
 
@@ -392,7 +384,7 @@ def test_stalled_responses_time_out_and_are_retried(sim, tmp_path):
     # The real read timeout is 60 s; a stall longer than that would make this test
     # slow, so the same entry point runs with a 0.5 s read timeout.
     sim.set_faults(stall_every=5, stall_seconds=1.5)
-    run = run_patched(tmp_path, sim.config(page_size=PAGE), timeout_seconds=(5.0, 0.5), **FAST)
+    run = run_patched(tmp_path, sim.config(page_size=PAGE), connect_timeout=5.0, read_timeout=0.5, **FAST)
     assert_everything_delivered(run, sim)
     assert "ReadTimeout" in run.stderr
 
@@ -508,11 +500,11 @@ def test_page_that_is_not_json_is_retried_and_loses_nothing(sim, tap):
 @pytest.mark.parametrize(
     ("fault", "needles", "tries"),
     [
-        (error_reply(503), ("HTTP 503",), HotjarStream.max_tries),
-        (garbled_reply, ("not valid JSON",), HotjarStream.max_tries),
-        (reset_connection, ("ConnectionError",), HotjarStream.max_tries),
+        (error_reply(503), ("HTTP 503",), RETRIES.max_tries),
+        (garbled_reply, ("not valid JSON",), RETRIES.max_tries),
+        (reset_connection, ("ConnectionError",), RETRIES.max_tries),
         # 429s have a budget of their own: the API says how long to wait.
-        (error_reply(429, retry_after=0), ("HTTP 429",), HotjarStream.max_rate_limited_tries),
+        (error_reply(429, retry_after=0), ("HTTP 429",), RETRIES.max_rate_limited_tries),
     ],
     ids=["503", "not-json", "reset", "429"],
 )

@@ -237,13 +237,12 @@ def test_no_secret_in_any_output_at_any_log_level(sims, tmp_path):
 
 def test_no_secret_in_exception_messages(sim, monkeypatch):
     """The exceptions a failed sync raises, in-process, with their whole chain."""
-    from tap_hotjar.auth import HotjarAuthenticator  # noqa: PLC0415
-    from tap_hotjar.client import HotjarStream  # noqa: PLC0415
+    import dataclasses  # noqa: PLC0415
+
+    from tap_hotjar.http import policy  # noqa: PLC0415
     from tap_hotjar.tap import TapHotjar  # noqa: PLC0415
 
-    monkeypatch.setattr(HotjarStream, "backoff_base", 0.001)
-    monkeypatch.setattr(HotjarAuthenticator, "token_backoff_factor", 0.001)
-    monkeypatch.setattr(HotjarAuthenticator, "_instance", None)
+    monkeypatch.setattr(policy, "DEFAULT", dataclasses.replace(policy.DEFAULT, backoff_base=0.001))
     _site, survey = surveys_with_responses(sim)[0]
     scenarios = {
         "wrong secret": (sim.config(client_secret="hj-WRONG-0a9b8c7d6e5f"), None),

@@ -8,6 +8,7 @@ in-process, to shorten the backoff.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -21,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from tap_hotjar.user_lookup import cli as user_lookup
-from tap_hotjar.user_lookup import client as _user_lookup_http
 from hotjar_simulator import HotjarSimulator
+from tap_hotjar.http import policy
+from tap_hotjar.user_lookup import cli as user_lookup
 
 _SCRIPT = Path(sys.executable).with_name("hotjar-user-lookup")
 COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "tap_hotjar.user_lookup"]
@@ -683,8 +684,8 @@ def test_help_describes_the_command_and_warns_about_deletion():
 def test_retries_are_bounded_and_a_dead_api_stops_the_batch(
     sim, config, tmp_path, monkeypatch, capsys
 ):
-    # In-process, with the backoff shortened: six attempts would otherwise take 15 s.
-    monkeypatch.setattr(_user_lookup_http, "backoff_seconds", lambda attempt: 0.001 * 2**attempt)
+    # In-process, with the backoff shortened: eight attempts would otherwise take 31 s.
+    monkeypatch.setattr(policy, "DEFAULT", dataclasses.replace(policy.DEFAULT, backoff_base=0.001))
     for name in list(os.environ):
         if name.startswith("TAP_HOTJAR_"):
             monkeypatch.delenv(name)
@@ -698,9 +699,9 @@ def test_retries_are_bounded_and_a_dead_api_stops_the_batch(
 
     out, err = capsys.readouterr()
     assert exit_info.value.code == 1
-    assert settled(sim)["user_lookup"] == _user_lookup_http.MAX_TRIES  # b: never sent
+    assert settled(sim)["user_lookup"] == policy.DEFAULT.max_tries  # b: never sent
     assert "Summary: 0 accepted, 1 refused, 0 skipped, 1 not sent." in out
-    assert "gave up after 6 attempts" in err.strip().splitlines()[-1]
+    assert f"gave up after {policy.DEFAULT.max_tries} attempts" in err.strip().splitlines()[-1]
     assert [(e["status"], e["http_status"]) for e in read_log(log)] == [("refused", 502)]
 
     # The API is back: a rerun with the same log sends both (neither was accepted).

@@ -22,6 +22,9 @@ import sys
 import typing as t
 import urllib.parse
 
+from tap_hotjar.errors import MASK, redact, remember_secret
+from tap_hotjar.settings import DEBUG_ENV, DEFAULT_API_URL, ENV_PREFIX, api_url_errors
+from tap_hotjar.settings import ENV_CONFIG as CONFIG_FROM_ENV
 from tap_hotjar.user_lookup.subjects import (
     InvalidSubjectsError,
     Subject,
@@ -39,12 +42,6 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_NOT_SENT = 2
 EXIT_INTERRUPTED = 130
-DEBUG_ENV = "TAP_HOTJAR_TRACEBACK"
-ENV_PREFIX = "TAP_HOTJAR_"
-CONFIG_FROM_ENV = "ENV"
-DEFAULT_API_URL = "https://api.hotjar.io"
-MASK = "********"
-MIN_SECRET_TO_MASK = 4
 CONFIRM_WORD = "delete"
 PREVIEW_SUBJECTS = 5
 
@@ -63,15 +60,9 @@ class RunFailedError(Exception):
 class Console:
     """stdout for results, stderr for errors; no secret ever reaches either."""
 
-    def __init__(self) -> None:
-        self.secrets: set[str] = set()
-
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            # Masking a very short secret would garble everything and hide nothing.
-            if len(secret) >= MIN_SECRET_TO_MASK:
-                text = text.replace(secret, MASK)
-        return text
+    @staticmethod
+    def redact(text: str) -> str:
+        return redact(text)
 
     def out(self, text: str = "") -> None:
         print(self.redact(text), flush=True)  # noqa: T201
@@ -132,10 +123,7 @@ def _config_errors(raw: dict[str, t.Any]) -> list[str]:
     if not isinstance(api_url, str):
         errors.append(f"api_url must be a string, not {short(api_url)}")
     else:
-        # The tap's own check, so that both read api_url the same way.
-        from tap_hotjar.tap import _semantic_errors  # noqa: PLC0415 - loads singer-sdk
-
-        errors += _semantic_errors({"api_url": api_url})
+        errors += api_url_errors(api_url)  # the tap's own check: both read api_url the same way
     return errors
 
 
@@ -167,11 +155,7 @@ def load_config(source: str, environ: t.Mapping[str, str]) -> LookupConfig:
 
 
 def _now() -> str:
-    return (
-        datetime.datetime.now(datetime.timezone.utc)
-        .isoformat(timespec="seconds")
-        .replace("+00:00", "Z")
-    )
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class ResultLog:
@@ -217,9 +201,7 @@ class ResultLog:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             self._handle = os.fdopen(fd, "a", encoding="utf-8")
         except OSError as exc:
-            raise NothingSentError(
-                f"cannot write the result log {self.path}: {exc.strerror}"
-            ) from None
+            raise NothingSentError(f"cannot write the result log {self.path}: {exc.strerror}") from None
 
     def write(self, entry: dict[str, t.Any]) -> None:
         if self._handle is None:
@@ -244,9 +226,9 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, **kwargs)
 
     def __call__(self, parser: argparse.ArgumentParser, *args: t.Any, **kwargs: t.Any) -> None:
-        from tap_hotjar.user_lookup.client import user_agent  # noqa: PLC0415
+        from tap_hotjar.http import user_agent  # noqa: PLC0415
 
-        parser.exit(0, user_agent() + "\n")
+        parser.exit(0, user_agent(PROG) + "\n")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -401,14 +383,9 @@ def _print_dry_run(
     *,
     delete: bool,
 ) -> None:
-    console.out(
-        "DRY RUN: nothing is sent, not even the token request. These requests would be sent:"
-    )
+    console.out("DRY RUN: nothing is sent, not even the token request. These requests would be sent:")
     if delete:
-        console.out(
-            "(delete_all_hits is true: Hotjar would delete all data silently; "
-            "that cannot be undone)"
-        )
+        console.out("(delete_all_hits is true: Hotjar would delete all data silently; that cannot be undone)")
     console.out()
     console.out("# Access token, requested once and reused")
     console.out(f"POST {client.token_url}")
@@ -471,7 +448,7 @@ def run(argv: list[str] | None, console: Console) -> int:
     args = build_parser().parse_args(argv)
     subjects = _subjects(args, console)
     config = load_config(args.config, os.environ)
-    console.secrets.add(config.client_secret)
+    remember_secret(config.client_secret)
     log = ResultLog(args.log) if args.log else None
 
     done = log.accepted(config.organization_id, delete=args.delete) if log else set()
@@ -481,9 +458,7 @@ def run(argv: list[str] | None, console: Console) -> int:
         already = sum(subject.key in done for subject in subjects)
         if already:
             plural = "s" if already != 1 else ""
-            console.out(
-                f"Skipping {already} subject{plural} already accepted (result log {log.path})."
-            )
+            console.out(f"Skipping {already} subject{plural} already accepted (result log {log.path}).")
     pending, skipped = _pending(console, subjects, done)
 
     # singer-sdk (through the tap's authenticator) loads only for a valid run.
@@ -540,16 +515,11 @@ def _send_all(
             except HotjarError as exc:
                 stopped = str(exc)
                 break
-            finally:
-                if client.access_token:
-                    console.secrets.add(client.access_token)
             accepted += outcome.accepted
             refused += not outcome.accepted
             word = "accepted" if outcome.accepted else "refused "
             what = "deletion" if delete else "lookup"
-            console.out(
-                f"{word}  {what}  {subject.source}: {subject.describe()}  ({outcome.reason})"
-            )
+            console.out(f"{word}  {what}  {subject.source}: {subject.describe()}  ({outcome.reason})")
             if log:
                 log.write(
                     {
@@ -573,15 +543,11 @@ def _send_all(
     summary = f"Summary: {accepted} accepted, {refused} refused, {skipped} skipped"
     console.out(summary + (f", {not_sent} not sent." if not_sent else "."))
     if stopped:
-        console.error(
-            f"{stopped}; {not_sent} subject(s) not sent (rerun with the same --log to resume)"
-        )
+        console.error(f"{stopped}; {not_sent} subject(s) not sent (rerun with the same --log to resume)")
         return EXIT_INTERRUPTED if stopped == "interrupted" else EXIT_FAILED
     if refused:
         total = accepted + refused
-        console.error(
-            f"Hotjar refused {refused} of {total} request(s); see the lines marked 'refused'"
-        )
+        console.error(f"Hotjar refused {refused} of {total} request(s); see the lines marked 'refused'")
         return EXIT_FAILED
     return EXIT_OK
 

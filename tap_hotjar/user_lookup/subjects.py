@@ -253,8 +253,7 @@ def _check_header(header: list[str]) -> str | None:
     unknown = [name for name in header if name not in CSV_COLUMNS]
     if unknown:
         return (
-            f"unknown column(s) {', '.join(map(repr, unknown))} in the header; "
-            f"the columns are {', '.join(CSV_COLUMNS)}"
+            f"unknown column(s) {', '.join(map(repr, unknown))} in the header; the columns are {', '.join(CSV_COLUMNS)}"
         )
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
@@ -267,9 +266,7 @@ def _check_header(header: list[str]) -> str | None:
 
 
 def _csv_subject(cells: dict[str, str], source: str) -> Subject:
-    pairs = [
-        parse_pair(item.strip()) for item in cells.get("site_users", "").split(";") if item.strip()
-    ]
+    pairs = [parse_pair(item.strip()) for item in cells.get("site_users", "").split(";") if item.strip()]
     site, user = cells.get("site_id", ""), cells.get("user_id", "")
     if site or user:
         site_id = check_site_id(site)
@@ -304,9 +301,7 @@ def _jsonl_subject(doc: object, source: str) -> Subject:
         raise SubjectError(msg)
     unknown = [key for key in doc if key not in JSONL_KEYS]
     if unknown:
-        msg = (
-            f"unknown key(s) {', '.join(map(repr, unknown))}; the keys are {', '.join(JSONL_KEYS)}"
-        )
+        msg = f"unknown key(s) {', '.join(map(repr, unknown))}; the keys are {', '.join(JSONL_KEYS)}"
         raise SubjectError(msg)
     site_users = doc.get("site_users")
     pairs: list[tuple[str, str]] = []

@@ -1,0 +1,242 @@
+"""What every stream of the tap shares: the run's services, schemas, state and the HTTP conventions."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import random
+import threading
+import typing as t
+import urllib.parse
+from pathlib import Path
+
+from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.schema.source import SchemaDirectory
+from singer_sdk.streams import RESTStream, Stream
+from typing_extensions import override
+
+from tap_hotjar import sdk_internals
+from tap_hotjar.errors import HotjarAPIError, HotjarAuthError
+from tap_hotjar.http import policy
+from tap_hotjar.http.pages import BrokenPageError, HotjarCursorPaginator, page_head
+
+if t.TYPE_CHECKING:
+    from collections.abc import Generator
+
+    import requests
+    from backoff.types import Details
+    from singer_sdk import Tap
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.streams._state import StreamStateManager
+
+    from tap_hotjar.checkpoints import PacedStateWriter
+    from tap_hotjar.http import HotjarConnection
+    from tap_hotjar.progress import Progress
+    from tap_hotjar.streams.handoff import SurveyHandoff
+    from tap_hotjar.streams.records import Malformed
+
+
+def _schema_dir() -> t.Any:
+    # In the wheel the schemas sit inside the package; in a checkout (editable
+    # install, tests) they are the top-level schemas/ folder.
+    packaged = importlib.resources.files("tap_hotjar") / "schemas"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "schemas"
+
+
+SCHEMAS = SchemaDirectory(_schema_dir())
+
+
+@dataclasses.dataclass
+class Run:
+    """What one run's streams share. Made by the tap, handed to each stream it creates."""
+
+    connection: HotjarConnection
+    handoff: SurveyHandoff
+    progress: Progress
+    malformed: Malformed
+    state_writer: PacedStateWriter
+    finished: bool = False
+
+    def finish(self) -> None:
+        """The end of a sync: the last STATE, the summaries, no thread left behind."""
+        if self.finished:
+            return
+        self.finished = True
+        self.handoff.read_ahead.close()
+        self.state_writer.flush()
+        self.malformed.summary()
+        self.progress.final()
+
+
+def survey_context(site_id: int, survey_id: str) -> Context:
+    """The context of a survey's child streams: ids only, and the state's partition key."""
+    return {"site_id": site_id, "survey_id": survey_id}
+
+
+class RunStream(sdk_internals.SchemaOnce, Stream):
+    """A stream of this tap: made with the run it belongs to."""
+
+    # Records are checked against the schema by the tap itself (streams/records.py);
+    # the SDK only drops fields the schema does not declare at the top level.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
+
+    def __init__(self, tap: Tap, *, run: Run) -> None:
+        self.run = run
+        self._indexed_state: StreamStateManager | None = None
+        super().__init__(tap)
+
+    @property
+    @override
+    def state_manager(self) -> StreamStateManager:
+        # Partition states found through an index: see sdk_internals (4).
+        if self._indexed_state is None:
+            self._indexed_state = sdk_internals.indexed_state_manager(self)
+        return self._indexed_state
+
+    @override
+    def finalize_state_progress_markers(self, state: dict | None = None) -> None:
+        super().finalize_state_progress_markers(state)
+        if self.parent_stream_type is None and state is None:
+            # The SDK calls this for each top-level stream after its sync; every other
+            # stream here is a descendant of the one top-level stream, surveys.
+            self.run.finish()
+
+
+class TokenRejectedError(RetriableAPIError):
+    """A 401/403 on a token we believed valid: retried once, at once, with a new token."""
+
+
+class RetryAfterError(RetriableAPIError):
+    """A 429: wait as long as the API asks (Retry-After), if it says."""
+
+    def __init__(self, message: str, response: requests.Response, answer: policy.Answer) -> None:
+        super().__init__(message, response)
+        self.answer = answer
+
+
+class NotFoundError(HotjarAPIError):
+    """A 404: the site or survey does not exist (any more)."""
+
+
+class HotjarStream(RunStream, RESTStream[str | None]):
+    """A stream read from the Hotjar API: one paced session and token, one retry policy."""
+
+    def __init__(self, tap: Tap, *, run: Run) -> None:
+        super().__init__(tap, run=run)
+        # Whether the request being retried on this thread already carries a token
+        # fetched after a refusal (requests are made from several threads).
+        self._reauthorized = threading.local()
+
+    @property
+    @override
+    def url_base(self) -> str:
+        return self.run.connection.api_url
+
+    @property
+    @override
+    def authenticator(self) -> t.Any:
+        return self.run.connection.authenticator
+
+    @property
+    @override
+    def requests_session(self) -> requests.Session:
+        return self.run.connection.session
+
+    @property
+    @override
+    def timeout(self) -> t.Any:
+        return policy.DEFAULT.timeout
+
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict[str, t.Any]:
+        params: dict[str, t.Any] = {"limit": self.config["page_size"]}
+        if next_page_token:
+            params["cursor"] = next_page_token  # URL-encoded by requests, never by hand
+        return params
+
+    @override
+    def get_new_paginator(self) -> HotjarCursorPaginator:
+        return HotjarCursorPaginator()
+
+    # Errors: every status is judged by the project's one policy (http/policy.py).
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        reauthorized = getattr(self._reauthorized, "value", False)
+        answer = policy.classify(
+            response.status_code,
+            response.content if response.status_code >= 400 else b"",
+            response.headers.get("Retry-After"),
+            reauthorized=reauthorized,
+        )
+        self._reauthorized.value = answer.verdict is policy.Verdict.REAUTH
+        path = request_path(response)
+        if answer.verdict is policy.Verdict.OK:
+            try:
+                page_head(response)
+            except BrokenPageError as exc:
+                raise RetriableAPIError(
+                    policy.broken_body(response.status_code, str(exc)).describe(path), response
+                ) from None
+        elif answer.verdict is policy.Verdict.REAUTH:
+            self.run.connection.authenticator.invalidate(response.request.headers.get("Authorization"))
+            raise TokenRejectedError(f"{answer.describe(path)}; retrying with a new token", response)
+        elif answer.verdict is policy.Verdict.WAIT:
+            raise RetryAfterError(answer.describe(path), response, answer)
+        elif answer.verdict is policy.Verdict.RETRY:
+            raise RetriableAPIError(answer.describe(path), response)
+        elif answer.verdict is policy.Verdict.DENIED:
+            raise HotjarAuthError(answer.describe(path))
+        elif answer.verdict is policy.Verdict.NOT_FOUND:
+            raise NotFoundError(answer.describe(path))
+        else:
+            raise HotjarAPIError(answer.describe(path))
+
+    @override
+    def response_error_message(self, response: requests.Response) -> str:
+        return f"HTTP {response.status_code} for {request_path(response)}"
+
+    # Retries: the SDK's backoff decorator, waiting as the policy says.
+
+    @override
+    def backoff_max_tries(self) -> int:
+        return policy.DEFAULT.budget().ceiling()  # a ceiling only: the budget gives up first
+
+    @override
+    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:  # type: ignore[override]
+        budget = policy.DEFAULT.budget()
+        exc = yield 0.0
+        while True:
+            wait = budget.next_wait(_answer_of(exc))
+            if wait is None:
+                return  # backoff gives up and raises `exc`
+            exc = yield wait
+
+    @override
+    def backoff_jitter(self, value: float) -> float:
+        return value + random.uniform(0, value * 0.1)  # noqa: S311 - not cryptographic
+
+    @override
+    def backoff_handler(self, details: Details) -> None:
+        exc = details.get("exception")
+        reason = str(exc) if isinstance(exc, RetriableAPIError) else type(exc).__name__
+        self.logger.warning(
+            "Attempt %d failed (%s); retrying in %.1f s", details.get("tries"), reason, details.get("wait") or 0.0
+        )
+
+
+def _answer_of(exc: BaseException | None) -> policy.Answer:
+    """The policy's verdict behind an exception raised by a request."""
+    if isinstance(exc, RetryAfterError):
+        return exc.answer
+    if isinstance(exc, TokenRejectedError):
+        return policy.Answer(policy.Verdict.REAUTH, None)
+    return policy.Answer(policy.Verdict.RETRY, None)  # 5xx, broken bodies, timeouts, resets
+
+
+def request_path(response: requests.Response) -> str:
+    """The path only: query strings hold cursors, which make messages long and unstable."""
+    return urllib.parse.urlsplit(response.url).path or "?"

@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = c.workdir("profile")
     work = Path(tmp.name)
     n = a.sites * a.surveys_per_site * a.responses_per_survey
-    print(f"machine: {c.machine()}")
+    c.header("profile_tap: where the tap's time goes", a)
     print(
         f"dataset: {a.sites} x {a.surveys_per_site} x {a.responses_per_survey} = {n:,} responses; "
         f"simulator in its own process, rate limit off"

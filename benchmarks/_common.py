@@ -237,8 +237,16 @@ def versions() -> dict:
             text=True,
             check=True,
         ).stdout.strip()
-        out["commit"] = head + (" (tap_hotjar/ modified)" if dirty else "")
+        # The checkout's commit, and the last one that changed what is measured.
+        tap = subprocess.run(
+            ["git", "-C", str(ROOT), "log", "-1", "--format=%h %cs", "--", "tap_hotjar", "schemas", "pyproject.toml"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        out["commit"] = head
         out["commit_subject"] = subject
+        out["tap_commit"] = tap + (" + uncommitted changes" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         out["commit"] = None
     return out
@@ -258,8 +266,8 @@ def header(title: str, args: Any) -> dict:
     print(f"{title}  ({meta['date']})")
     print(f"machine:  {meta['machine']}")
     print(
-        f"versions: tap-hotjar {v['tap-hotjar']} at {v['commit']}; singer-sdk {v['singer-sdk']}, "
-        f"msgspec {v['msgspec']}, requests {v['requests']}"
+        f"versions: tap-hotjar {v['tap-hotjar']} (tap code at {v.get('tap_commit')}, checkout at {v['commit']}); "
+        f"singer-sdk {v['singer-sdk']}, msgspec {v['msgspec']}, requests {v['requests']}"
     )
     # Other engineers share the machine's cores: absolute times mean little when this is high.
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in meta['loadavg_start'])}")

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         heads.append(f"[{i + 1}]")
         print(
             f"[{i + 1}] {f}: {doc.get('benchmark', '?')}, {doc.get('date', '?')}, "
-            f"commit {v.get('commit')}, load {doc.get('loadavg_start')} -> {doc.get('loadavg_end')}"
+            f"tap code at {v.get('tap_commit')}, load {doc.get('loadavg_start')} -> {doc.get('loadavg_end')}"
         )
     kinds = {doc.get("benchmark") for doc in docs}
     if len(kinds) > 1:

@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         tag = f"rl{row['rate_limit']:g}.s{row['surveys']}"
         for k in ("wall", "cpu", "requests", "wall_per_survey_ms", "cpu_per_survey_ms", "cpu_per_record_us"):
             figures[f"{tag}.{k}"] = row[k] if row["ok"] else None
-        for k in ("total_mb", "state_mb", "state_pct", "state_messages", "state_max_kb", "rss_mb"):
+        for k in ("total_mb", "state_mb", "state_pct", "state_messages", "state_max_kb", "rss_mb", "log_lines"):
             figures[f"{tag}.{k}"] = row[k]
         for g in row.get("growth") or []:
             pair = g["from_to"].replace(",", "").replace(" -> ", "-")

@@ -94,6 +94,9 @@ def run_size(a: argparse.Namespace, surveys: int, rate_limit: float, work: Path)
         log=r["log"],
         output=out,
     )
+    if r["timed_out"]:
+        # Not every survey was read: a time per survey would flatter the run.
+        row["wall_per_survey_ms"] = row["cpu_per_survey_ms"] = None
     problems = []
     if row["ok"]:
         got = out["records"].get("survey_responses", 0)
@@ -101,6 +104,11 @@ def run_size(a: argparse.Namespace, surveys: int, rate_limit: float, work: Path)
             problems.append(f"{out['records'].get('surveys', 0)} surveys and {got:,} responses written")
         if row["bookmarks"] != surveys:
             problems.append(f"{row['bookmarks']} bookmarks in the final state")
+    elif r["timed_out"]:
+        problems.append(
+            f"stopped by --timeout after {a.timeout:g} s: {out['records'].get('survey_responses', 0):,} responses "
+            f"and {out['state_messages']:,} STATE messages written by then"
+        )
     else:
         problems.append(f"{row['status']}: {(work / 'stderr.txt').read_text()[-1500:]}")
     row["problems"] = problems

@@ -254,7 +254,7 @@ def versions() -> dict:
 
 def header(title: str, args: Any) -> dict:
     """Print what is measured on what, and return it for the JSON file."""
-    meta = {
+    meta: dict[str, Any] = {
         "benchmark": title,
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(),
@@ -510,7 +510,8 @@ def count_singer(stream: Any, *, digest: bool = False, last_state: bool = False)
             partial += 1
             nbytes["partial"] += n
             continue
-        name = None
+        name = ""
+        kind: str | None
         if line.startswith(_RECORD):
             kind = "RECORD"
             raw = line[len(_RECORD) : line.index(b'"', len(_RECORD))]
@@ -523,7 +524,7 @@ def count_singer(stream: Any, *, digest: bool = False, last_state: bool = False)
             try:
                 msg = json.loads(line)
                 kind = msg.get("type") if isinstance(msg, dict) else None
-                name = msg.get("stream") if kind == "RECORD" else None
+                name = str(msg.get("stream")) if kind == "RECORD" else ""
             except ValueError:
                 kind = None
             if kind not in ("RECORD", "SCHEMA", "STATE"):

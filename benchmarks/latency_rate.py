@@ -40,10 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _common as c
-
-from hotjar_simulator import HotjarSimulator
 
 if TYPE_CHECKING:
     import datetime
@@ -138,7 +135,7 @@ def run_one(a: argparse.Namespace, per_survey: int, work: Path) -> tuple[bool, b
         f"{a.latency * 1000:.0f} ms per request; rate limit {a.rate_limit:g}/s enforced "
         f"(429 + Retry-After)"
     )
-    with HotjarSimulator(
+    with c.in_process_simulator(
         sites=a.sites,
         surveys_per_site=a.surveys_per_site,
         responses_per_survey=per_survey,
@@ -154,17 +151,13 @@ def run_one(a: argparse.Namespace, per_survey: int, work: Path) -> tuple[bool, b
         sim.reset_counts()
         r = c.run_process([c.tap_executable(), "--config", str(config)], out, err)
         counts = sim.counts()
-        log = sim.requests_log
+        stats = c.arrival_stats(c.arrival_times(sim), a.rate_limit)
     if r["returncode"] != 0:
         print(f"tap failed ({r['returncode']}):\n{err.read_text()[-2000:]}")
         return False, False
     total = counts["total"]
-    times = sorted(entry[0] for entry in log)
-    span = times[-1] - times[0] if len(times) > 1 else float("nan")
-    t0 = times[0]
-    per_second = collections.Counter(int(t - t0) for t in times)
+    span, rate, per_second = stats["span_s"], stats["rate_first_last"], stats["per_second"]
     n429 = counts["status"].get("429", 0)
-    rate = (total - 1) / span
     print(
         f"  tap wall time: {r['wall']:.2f} s (CPU {r['cpu']:.2f} s); API requests: {total} "
         f"({json.dumps({k: counts[k] for k in ('token', 'surveys_list', 'responses')})})"
@@ -172,7 +165,7 @@ def run_one(a: argparse.Namespace, per_survey: int, work: Path) -> tuple[bool, b
     print(f"  requests/s over the tap's wall time:            {total / r['wall']:.1f}")
     print(f"  requests/s from first to last request ({span:.2f} s): {rate:.1f}")
     print(f"  busiest 1 s window (simulator):                 {counts['max_requests_in_any_1s_window']}")
-    print("  requests in each second of the run: " + " ".join(str(per_second[s]) for s in range(max(per_second) + 1)))
+    print("  requests in each second of the run: " + " ".join(map(str, per_second)))
     print(f"  HTTP statuses: {counts['status']}; 429s: {n429}")
     problems = check_output(out, truth)
     print(f"  output: {check_output.summary}")  # type: ignore[attr-defined]
@@ -208,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = c.workdir("latency")
     work = Path(tmp.name)
-    print(f"machine: {c.machine()}")
+    c.header("latency_rate: request rate at 50 ms latency, API limit enforced, and correctness", a)
     correct = True
     for per_survey in sizes:
         print()

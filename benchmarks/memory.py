@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = c.workdir("memory")
     work = Path(tmp.name)
     tap = c.tap_executable()
-    print(f"machine: {c.machine()}")
+    c.header("memory: peak RSS at 6,000 and 60,000 responses", a)
     about_kb, r = peak_rss([tap, "--about", "--format", "json"], work / "about.out", work / "about.err")
     print(f"tap-hotjar --about (imports only): peak RSS {about_kb / 1024:.1f} MiB ({r['method']})")
     shapes = [

@@ -50,12 +50,12 @@ except ImportError:  # pragma: no cover
 CATEGORIES: list[tuple[str, re.Pattern]] = [
     (name, re.compile(rx))
     for name, rx in [
-        ("waiting: rate limiter", r"^(SlidingWindowLimiter\.)?acquire\0.*tap_hotjar/client\.py"),
+        ("waiting: rate limiter", r"^(Pacer\.)?acquire\0.*tap_hotjar/http/pacing\.py"),
         ("waiting: queues/threads (other threads' work)", r"\0.*/(queue|threading)\.py$|^(Condition|Event)\.wait"),
         (
             "JSON decode",
             r"^(Decoder\.decode|loads|raw_decode|decode|json|response_body)\0.*"
-            r"(<built-in>|/json/|/simplejson/|requests/models\.py|tap_hotjar/client\.py)",
+            r"(<built-in>|/json/|/simplejson/|requests/models\.py|tap_hotjar/http/pages\.py)",
         ),
         (
             "record writing (serialise + write)",
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = c.workdir("profile")
     work = Path(tmp.name)
     n = a.sites * a.surveys_per_site * a.responses_per_survey
-    print(f"machine: {c.machine()}")
+    c.header("profile_tap: where the tap's time goes", a)
     print(
         f"dataset: {a.sites} x {a.surveys_per_site} x {a.responses_per_survey} = {n:,} responses; "
         f"simulator in its own process, rate limit off"

@@ -27,10 +27,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _common as c
-
-from hotjar_simulator import HotjarSimulator
 
 PAGE = 100
 
@@ -52,11 +49,11 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = c.workdir("requests")
     work = Path(tmp.name)
-    print(f"machine: {c.machine()}")
+    c.header("requests_count: requests made against the minimum", a)
     rps = a.responses_per_survey
     rps = tuple(int(x) for x in rps.split(",")) if "," in rps else int(rps)
     # In this process: it only waits for the tap, and the request log is needed.
-    with HotjarSimulator(
+    with c.in_process_simulator(
         seed=a.seed,
         sites=a.sites,
         surveys_per_site=a.surveys_per_site,

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = c.workdir("throughput")
     work = Path(tmp.name)
-    print(f"machine: {c.machine()}")
+    c.header("throughput: full sync, tap against the floor", a)
     expected = a.sites * a.surveys_per_site * a.responses_per_survey
     print(
         f"dataset: {a.sites} sites x {a.surveys_per_site} surveys x {a.responses_per_survey} "
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         f"rate-limit bound: {n_req} requests at {a.tap_rate:g}/s (the tap's own limiter) take at "
         f"least {bound:.1f} s, so the best wall-time ratio a tap within the API limit can reach "
         f"against this floor is {bound / c.median([r['wall'] for r in floor]):.2f}"
-        + ("" if a.floor_rate_limit else " (try --floor-rate-limit 48)")
+        + ("" if a.floor_rate_limit else f" (try --floor-rate-limit {a.tap_rate:g})")
     )
     ok = True
     for name, rs in runs.items():

@@ -26,6 +26,11 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, Record
 
 
+# Responses whose answers are written by one sync of survey_answers, at most (it can
+# wait for them: they are held as the lists the parsed responses already hold).
+ANSWERS_PER_SYNC = 1000
+
+
 class Page(t.NamedTuple):
     """One page as read ahead: its raw JSON (a fraction of the parsed size), and what paging needs."""
 
@@ -68,7 +73,7 @@ class SurveyResponsesStream(HotjarStream):
             conformed_by_stream=("answers", "answer"),
         )
         self._page_type = msgspec.json.Decoder(list[self._conformer.fast_type])  # type: ignore[name-defined]
-        self._page_end: dict[str, t.Any] | None = None
+        self._sync_answers_after: dict[str, t.Any] | None = None
         run.handoff.read_ahead.bind(self)
         sdk_internals.quiet_unsorted_warning()
 
@@ -119,18 +124,22 @@ class SurveyResponsesStream(HotjarStream):
         site_id, survey_id = context["site_id"], context["survey_id"]
         stop_at = self._stop_point(context)
         answers_wanted = any(child.selected for child in self.child_streams)
-        one_by_one = self.ABORT_AT_RECORD_COUNT is not None  # --test: children after each record
+        pages = self.run.handoff.read_ahead.pages((site_id, survey_id), context)
         try:
-            for number, page in enumerate(self.run.handoff.read_ahead.pages((site_id, survey_id), context), 1):
-                rows = self._rows(page, number, site_id, survey_id, stop_at)
+            decoded = (self._rows(page, n, site_id, survey_id, stop_at) for n, page in enumerate(pages, 1))
+            rows = next(decoded, None)
+            held = 0  # responses whose answers wait for the next sync of survey_answers
+            while rows is not None:
+                following = next(decoded, None)  # read ahead already: looking costs no request
                 if answers_wanted:
-                    # The answers of a page are written after its last response that the
-                    # stream maps let through (the SDK syncs no child of a filtered record).
-                    passing = [row for row in rows if self.stream_maps[0].get_filter_result(row)]
-                    self._page_end = passing[-1] if passing and not one_by_one else None
+                    held += len(rows)
+                    self._sync_answers_after = self._answers_flush_point(rows, following, held)
+                    if self._sync_answers_after is not None:
+                        held = 0
                 self.run.progress.responses += len(rows)
                 yield from rows
                 self.run.progress.tick()
+                rows = following
         except NotFoundError:
             self.logger.warning(
                 "Survey %s of site %s answered 404 (deleted?); skipping it, its bookmark is left unchanged",
@@ -140,6 +149,24 @@ class SurveyResponsesStream(HotjarStream):
             # Not read to its stop point: no bookmark may be promoted from what was read.
             sdk_internals.discard_progress(self, context)
 
+    def _answers_flush_point(self, rows: list[dict], following: list[dict] | None, held: int) -> dict | None:
+        """The response after which survey_answers is synced for the answers held so far, or None.
+
+        Once per survey, or per ANSWERS_PER_SYNC responses: each child sync costs the
+        SDK a partition, log lines and metrics. It must come at a response that the
+        stream maps let through (the SDK syncs no child of a filtered record), and no
+        later than the survey's last such response, which a look at the next page
+        (read ahead already) tells: if it has none, this page holds the last.
+        """
+        passing = self.stream_maps[0].get_filter_result
+        last = next((row for row in reversed(rows) if passing(row)), None)
+        if self.ABORT_AT_RECORD_COUNT is not None:  # --test: after the one response it reads
+            return rows[0] if rows else None
+        if last is None:
+            return None
+        if held < ANSWERS_PER_SYNC and following and any(passing(row) for row in following):
+            return None  # a later response of this survey will sync them
+        return last
     def _rows(self, page: Page, number: int, site_id: int, survey_id: str, stop_at: str | None) -> list[dict]:
         rows = []
         for index, (row, created) in enumerate(
@@ -184,7 +211,7 @@ class SurveyResponsesStream(HotjarStream):
                     answers if isinstance(answers, list) else [],
                 )
             )
-            if self._page_end is None or record is self._page_end:
+            if record is self._sync_answers_after:
                 yield {"site_id": context["site_id"], "survey_id": context["survey_id"]}
 
 

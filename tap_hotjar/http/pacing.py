@@ -10,6 +10,7 @@ then stalls, which both wastes the limit and risks a burst that the server's own
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 import typing as t
@@ -20,6 +21,7 @@ import requests
 # than 50 arrivals even when network jitter squeezes two neighbours together by up to
 # 20 ms, and the sustained rate stays within 2% of the documented limit.
 REQUESTS_PER_SECOND = 49.0
+WINDOW = 1.0
 
 
 class Pacer:
@@ -31,7 +33,9 @@ class Pacer:
             raise ValueError(msg)
         self.rate = rate
         self._interval = 1.0 / rate
+        self._per_window = max(1, int(rate * WINDOW))
         self._next_slot = 0.0
+        self._sent: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
@@ -44,6 +48,19 @@ class Pacer:
             self._next_slot = slot + self._interval
         if slot > now:
             time.sleep(slot - now)
+        # A thread can reach its slot late (sleep overshoot, another thread holding the
+        # GIL) and so land next to the following one: a window of real send times keeps
+        # such bunching from ever putting more than `rate` requests in one second.
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._sent and now - self._sent[0] >= WINDOW:
+                    self._sent.popleft()
+                if len(self._sent) < self._per_window:
+                    self._sent.append(now)
+                    return
+                wait = WINDOW - (now - self._sent[0])
+            time.sleep(wait)
 
 
 class LatencyMeter:

@@ -45,7 +45,7 @@ STREAMS = ("surveys", "survey_questions", "survey_responses", "survey_answers")
 PAGE = 8
 WORKERS = 2  # simulators (and taps) run side by side; the dataset is the same
 PIPE_PAGE = 4096
-LINE_KILLS = 6
+LINE_KILLS = 12
 
 
 @dataclass
@@ -177,10 +177,19 @@ def test_sigkill_at_every_request_and_mid_output_then_resume_loses_nothing(sims,
 
     # (kind, where, kill the resumed run too at this request number or None)
     points: list[tuple[str, int, int | None]] = [("request", n, None) for n in range(1, requests + 1)]
-    # Mid-output: right at and just after STATE messages (survey boundaries) of the
-    # second half of the sync, and evenly in between.
+    # Mid-output: right at, just before and just after STATE messages, halfway
+    # between each two of them (the tap writes STATE only every so many bytes of
+    # output, so most of a run lies between two), and evenly over the whole run.
     states_at = [i for i, m in enumerate(reference.lines) if m["type"] == "STATE"]
-    candidates = [states_at[len(states_at) // 2], states_at[-2] + 2, *(lines * k // 6 for k in range(1, 12))]
+    assert len(states_at) >= 3
+    between = [(a + b) // 2 for a, b in zip(states_at, states_at[1:], strict=False)]
+    candidates = [
+        states_at[len(states_at) // 2],
+        states_at[-2] - 1,
+        states_at[-2] + 2,
+        *between[:5],
+        *(lines * k // 6 for k in range(1, 12)),
+    ]
     by_line: list[int] = []
     for n in candidates:
         if 0 < n < lines - 1 and n not in by_line and len(by_line) < LINE_KILLS:

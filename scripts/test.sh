@@ -2,20 +2,38 @@
 # The project's test command (the README's second command, and what CI runs).
 # Sets up .venv on first use (or when pyproject.toml changes), then runs pytest.
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/test_tap.py -x
+#
+# SINGER_SDK_VERSION=0.54.2 scripts/test.sh ... runs the same tests against that
+# singer-sdk release, in a virtualenv of its own (.venv-singer-sdk-<version>);
+# SINGER_SDK_VERSION=lowest takes the lowest release pyproject.toml allows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-    "$PYTHON" -m venv .venv
+VENV=.venv
+SDK_PIN=()
+if [ -n "${SINGER_SDK_VERSION:-}" ]; then
+    version=$SINGER_SDK_VERSION
+    if [ "$version" = lowest ]; then
+        version=$(sed -n 's/^ *"singer-sdk\[msgspec\]>=\([0-9.]*\),.*/\1/p' pyproject.toml | head -n 1)
+        [ -n "$version" ] || { echo "error: no singer-sdk lower bound found in pyproject.toml" >&2; exit 2; }
+    fi
+    VENV=".venv-singer-sdk-$version"
+    SDK_PIN=("singer-sdk[msgspec,testing]==$version")
 fi
-stamp=".venv/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)"
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
-    echo "Installing tap-hotjar and its test dependencies into .venv ..." >&2
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-    rm -f .venv/.installed-*
+    echo "Installing tap-hotjar and its test dependencies into $VENV ..." >&2
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[dev]' "${SDK_PIN[@]}"
+    rm -f "$VENV"/.installed-*
     touch "$stamp"
 fi
+if [ -n "${SINGER_SDK_VERSION:-}" ]; then
+    echo "singer-sdk $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("singer-sdk"))') in $VENV" >&2
+fi
 
-exec .venv/bin/python -m pytest "$@"
+exec "$VENV/bin/python" -m pytest "$@"

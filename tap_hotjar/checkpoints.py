@@ -14,8 +14,10 @@ record that has not been written.
 
 from __future__ import annotations
 
+import os
 import sys
 import typing as t
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecWriter
@@ -29,7 +31,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 class CountingWriter(MsgSpecWriter):
-    """singer-sdk's msgspec writer, counting the bytes it writes."""
+    """singer-sdk's msgspec writer, counting the bytes it writes (and the batch files it announces)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -38,6 +40,9 @@ class CountingWriter(MsgSpecWriter):
     @override
     def write_message(self, message: Message) -> None:
         self.write_line(self.format_message(message))
+        # A BATCH message stands for the records in its files: count them as output.
+        for url in getattr(message, "manifest", None) or ():
+            self.bytes_written += _local_size(url)
 
     def write_line(self, data: bytes | bytearray) -> None:
         sys.stdout.buffer.write(data)
@@ -56,6 +61,9 @@ class PacedStateWriter:
         self._next_size = 0  # the size the next STATE is expected to have, at least
         self.messages = 0
         self.bytes = 0
+        # Whether the live state may be written at any moment (on SIGTERM): not while
+        # records wait in batch files that no BATCH message has announced yet.
+        self.live_state_is_safe = True
 
     def write_state(self, state: t.Mapping[str, t.Any]) -> None:
         """The SDK's call: `state` (the live tap state) is safe to write now."""
@@ -64,9 +72,15 @@ class PacedStateWriter:
             self._write(final=False)
 
     def flush(self) -> None:
-        """Write the latest safe state if it was not written yet (end of run, termination)."""
+        """Write the latest safe state if it was not written yet (the end of the run)."""
         if self._pending is not None:
             self._write(final=True)
+
+    def interrupted(self, live_state: t.Mapping[str, t.Any]) -> None:
+        """SIGTERM/SIGINT: write the live state if that is safe, else keep the last one written."""
+        if self.live_state_is_safe:
+            self._pending = live_state
+            self.flush()
 
     def _earned(self, size: int) -> bool:
         return self._writer.bytes_written - self._bytes_at_last >= OUTPUT_PER_STATE * size
@@ -86,3 +100,13 @@ class PacedStateWriter:
         self._bytes_at_last = self._writer.bytes_written
         self.messages += 1
         self.bytes += len(data)
+
+
+def _local_size(url: str) -> int:
+    parts = urlsplit(url)
+    if parts.scheme not in {"", "file"}:
+        return 0
+    try:
+        return os.path.getsize(unquote(parts.path))
+    except OSError:
+        return 0

@@ -5,10 +5,10 @@ from __future__ import annotations
 import typing as t
 
 from singer_sdk import Tap
-from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from typing_extensions import override
 
 from tap_hotjar import sdk_internals, settings
+from tap_hotjar.batches import BatchRun, unsafe_with_batches
 from tap_hotjar.checkpoints import CountingWriter, PacedStateWriter
 from tap_hotjar.errors import HotjarConfigError, HotjarInterrupted
 from tap_hotjar.http import HotjarConnection
@@ -30,8 +30,6 @@ class TapHotjar(sdk_internals.ValidatedConfig, sdk_internals.TerminationWritesSt
     # singer-sdk's msgspec-based writer (the same Singer JSON lines, encoded faster),
     # counting bytes for the STATE pacing.
     message_writer_class = CountingWriter
-    # No BATCH: see README, "Limitations".
-    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [c for c in Tap.capabilities if c != PluginCapabilities.BATCH]
     config_jsonschema = settings.CONFIG_SCHEMA
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -39,6 +37,10 @@ class TapHotjar(sdk_internals.ValidatedConfig, sdk_internals.TerminationWritesSt
         self._paced_writer: PacedStateWriter | None = None
         super().__init__(*args, **kwargs)
         sdk_internals.install_state_writer(self, self._state_pacer)
+        if self.config.get("batch_config"):
+            problems = unsafe_with_batches(self.config, self.streams.values())
+            if problems:
+                raise self.config_error(problems)
 
     @property
     def _state_pacer(self) -> PacedStateWriter:
@@ -63,7 +65,10 @@ class TapHotjar(sdk_internals.ValidatedConfig, sdk_internals.TerminationWritesSt
                 progress=Progress(self.logger, connection.session),
                 malformed=Malformed(self.logger),
                 state_writer=self._state_pacer,
+                batch=BatchRun(config["batch_config"]) if config.get("batch_config") else None,
             )
+            if self._run.batch is not None:
+                self._run.batch.remove_finished_runs()
         return self._run
 
     @override
@@ -93,8 +98,7 @@ class TapHotjar(sdk_internals.ValidatedConfig, sdk_internals.TerminationWritesSt
         # finished to the orchestrator. cli.py turns this into one line and exit
         # status 128 + signum.
         try:
-            self._state_pacer.write_state(self.state)
-            self._state_pacer.flush()
+            self._state_pacer.interrupted(self.state)
         finally:
             raise HotjarInterrupted(signum)
 

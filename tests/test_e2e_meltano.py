@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -161,9 +162,7 @@ def _pg_snapshot(schema: str) -> Snapshot:
     with _pg_connect() as con:
         tables = {
             r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables where table_schema = %s", [schema]
-            )
+            for r in con.execute("select table_name from information_schema.tables where table_schema = %s", [schema])
         }
         counts, distinct, keys = {}, {}, {}
         for table in TABLES:
@@ -224,8 +223,7 @@ def _duckdb_snapshot(path: Path, schema: str = "hotjar") -> Snapshot:
         types = {
             (t, c): d
             for t, c, d in con.execute(
-                "select table_name, column_name, data_type from information_schema.columns "
-                "where table_schema = ?",
+                "select table_name, column_name, data_type from information_schema.columns where table_schema = ?",
                 [schema],
             ).fetchall()
         }
@@ -259,6 +257,7 @@ class Scenario:
         self.snapshots: list[Snapshot] = []
         self.new_responses: list[dict] = []
         self.responses_requests_second_run: int = 0
+        self.logs: list[str] = []
 
 
 def _two_runs(pipeline: Pipeline, blocks: tuple[str, ...], snapshot, between=None) -> Scenario:  # type: ignore[no-untyped-def]
@@ -285,9 +284,7 @@ def postgres_schema() -> Iterator[str]:
         with _pg_connect():
             pass
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        reason = (
-            f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} as {PG_USER}/{PG_DATABASE}: {exc}"
-        )
+        reason = f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} as {PG_USER}/{PG_DATABASE}: {exc}"
         if in_ci():
             pytest.fail(f"{reason} (CI=true: the end-to-end tests must run)")
         pytest.skip(reason)
@@ -297,25 +294,22 @@ def postgres_schema() -> Iterator[str]:
         con.execute(f'drop schema if exists "{schema}" cascade')
 
 
+def _postgres_env(schema: str) -> dict[str, str]:
+    return {
+        "TARGET_POSTGRES_HOST": PG_HOST,
+        "TARGET_POSTGRES_PORT": str(PG_PORT),
+        "TARGET_POSTGRES_USER": PG_USER,
+        "TARGET_POSTGRES_PASSWORD": PG_PASSWORD,
+        "TARGET_POSTGRES_DATABASE": PG_DATABASE,
+        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+    }
+
+
 @pytest.fixture(scope="module")
-def postgres_runs(
-    meltano: Path, postgres_schema: str, tmp_path_factory: pytest.TempPathFactory
-) -> Scenario:
+def postgres_runs(meltano: Path, postgres_schema: str, tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     workdir = tmp_path_factory.mktemp("e2e-postgres")
     with _simulator(seed=11) as sim:
-        pipeline = Pipeline(
-            meltano=meltano,
-            sim=sim,
-            workdir=workdir,
-            target_env={
-                "TARGET_POSTGRES_HOST": PG_HOST,
-                "TARGET_POSTGRES_PORT": str(PG_PORT),
-                "TARGET_POSTGRES_USER": PG_USER,
-                "TARGET_POSTGRES_PASSWORD": PG_PASSWORD,
-                "TARGET_POSTGRES_DATABASE": PG_DATABASE,
-                "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": postgres_schema,
-            },
-        )
+        pipeline = Pipeline(meltano=meltano, sim=sim, workdir=workdir, target_env=_postgres_env(postgres_schema))
         # Between the runs, the README's one-time timestamptz recipe: the second,
         # incremental run must load into the converted columns as well.
         return _two_runs(
@@ -324,6 +318,22 @@ def postgres_runs(
             lambda: _pg_snapshot(postgres_schema),
             between=lambda: _apply_timestamptz_recipe(postgres_schema),
         )
+
+
+@pytest.fixture(scope="module")
+def postgres_batch_runs(meltano: Path, postgres_schema: str, tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    """The job hotjar-to-postgres: the tap writes BATCH files, target-postgres loads them with COPY."""
+    schema = f"{postgres_schema}_batch"
+    workdir = tmp_path_factory.mktemp("e2e-postgres-batch")
+    try:
+        with _simulator(seed=13) as sim:
+            pipeline = Pipeline(meltano=meltano, sim=sim, workdir=workdir, target_env=_postgres_env(schema))
+            scenario = _two_runs(pipeline, ("tap-hotjar--batch", "target-postgres"), lambda: _pg_snapshot(schema))
+            scenario.logs = [(workdir / f"run-{n}.log").read_text(errors="replace") for n in (1, 2)]
+            return scenario
+    finally:
+        with _pg_connect() as con:
+            con.execute(f'drop schema if exists "{schema}" cascade')
 
 
 def _apply_timestamptz_recipe(schema: str) -> None:
@@ -347,7 +357,7 @@ def duckdb_runs(meltano: Path, tmp_path_factory: pytest.TempPathFactory) -> Scen
         return _two_runs(pipeline, ("tap-hotjar", "target-duckdb"), lambda: _duckdb_snapshot(db))
 
 
-@pytest.fixture(params=["postgres", "duckdb"])
+@pytest.fixture(params=["postgres", "postgres_batch", "duckdb"])
 def runs(request: pytest.FixtureRequest) -> Scenario:
     return request.getfixturevalue(f"{request.param}_runs")
 
@@ -378,9 +388,7 @@ def test_second_run_loads_exactly_the_new_responses_and_answers(runs: Scenario) 
     assert new, "the simulator added no responses"
     new_answer_keys = {(r["id"], i) for r in new for i in range(len(r.get("answers") or []))}
 
-    assert second.keys["survey_responses"] - first.keys["survey_responses"] == {
-        (r["id"],) for r in new
-    }
+    assert second.keys["survey_responses"] - first.keys["survey_responses"] == {(r["id"],) for r in new}
     assert second.keys["survey_answers"] - first.keys["survey_answers"] == new_answer_keys
     assert second.counts["survey_responses"] == first.counts["survey_responses"] + len(new)
     assert second.counts["survey_answers"] == first.counts["survey_answers"] + len(new_answer_keys)
@@ -417,11 +425,26 @@ def test_postgres_timestamptz_recipe_converts_every_timestamp_and_survives_the_n
     converted = [k for k, v in first.types.items() if v == "timestamp without time zone"]
     assert ("survey_responses", "created_time") in converted
     assert ("survey_responses", "_sdc_extracted_at") in converted
-    assert {k: second.types[k] for k in converted} == dict.fromkeys(
-        converted, "timestamp with time zone"
-    )
+    assert {k: second.types[k] for k in converted} == dict.fromkeys(converted, "timestamp with time zone")
     others = {k: v for k, v in first.types.items() if k not in converted}
     assert {k: second.types[k] for k in others} == others
+
+
+def test_postgres_batch_mode_loads_files_with_the_same_column_types(
+    postgres_runs: Scenario, postgres_batch_runs: Scenario
+) -> None:
+    assert postgres_batch_runs.snapshots[-1].types == postgres_runs.snapshots[0].types
+    for log in postgres_batch_runs.logs:
+        # The tap announced its records in BATCH messages (singer-sdk counts them), every stream.
+        batches = [
+            int(m.group(1))
+            for m in re.finditer(r"tap-hotjar--batch +METRIC .*metric_name=batch_count metric_value=(\d+)", log)
+        ]
+        assert sum(batches) >= len(TABLES), batches
+    files = list((REPO_ROOT / ".meltano/run/tap-hotjar--batch/batches").glob("hotjar-run-*.json.gz"))
+    assert files, "no batch files"
+    # Only the last run's files are left: each run removes those of finished runs.
+    assert len({f.name.split("-tap-hotjar--")[0] for f in files}) == 1
 
 
 def test_duckdb_column_types(duckdb_runs: Scenario) -> None:
@@ -430,20 +453,14 @@ def test_duckdb_column_types(duckdb_runs: Scenario) -> None:
     assert actual == DUCKDB_TYPES
 
 
-def test_postgres_timestamps_are_the_api_instants(
-    postgres_runs: Scenario, postgres_schema: str
-) -> None:
+def test_postgres_timestamps_are_the_api_instants(postgres_runs: Scenario, postgres_schema: str) -> None:
     # Every response: those converted by the recipe and those loaded after it.
     expected = {
         rid: dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
         for rid, created in postgres_runs.truth[1].response_created.items()
     }
     with _pg_connect() as con:
-        stored = dict(
-            con.execute(
-                f'select id, created_time from "{postgres_schema}".survey_responses'
-            ).fetchall()
-        )
+        stored = dict(con.execute(f'select id, created_time from "{postgres_schema}".survey_responses').fetchall())
     assert all(v.tzinfo is not None for v in stored.values())
     assert stored == expected
 
@@ -472,8 +489,7 @@ def _all_text(db: Path) -> str:
     try:
         parts: list[str] = []
         for table, column in con.execute(
-            "select table_name, column_name from information_schema.columns "
-            "where table_schema = 'hotjar'"
+            "select table_name, column_name from information_schema.columns where table_schema = 'hotjar'"
         ).fetchall():
             rows = con.execute(f'select "{column}"::varchar from hotjar.{table}').fetchall()
             parts.extend(v for (v,) in rows if v is not None)
@@ -500,8 +516,7 @@ def test_private_extractor_hashes_email_answers_with_the_salt(
         stored = {
             (r, int(p)): a
             for r, p, a in con.execute(
-                "select response_id, position, answer from hotjar.survey_answers "
-                "where question_type = 'email'"
+                "select response_id, position, answer from hotjar.survey_answers where question_type = 'email'"
             ).fetchall()
         }
         total = con.execute("select count(*) from hotjar.survey_answers").fetchall()[0][0]

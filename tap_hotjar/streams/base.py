@@ -17,6 +17,7 @@ from singer_sdk.streams import RESTStream, Stream
 from typing_extensions import override
 
 from tap_hotjar import sdk_internals
+from tap_hotjar.batches import BatchRun, declared_only
 from tap_hotjar.errors import HotjarAPIError, HotjarAuthError
 from tap_hotjar.http import policy
 from tap_hotjar.http.pages import BrokenPageError, HotjarCursorPaginator, page_head
@@ -58,7 +59,12 @@ class Run:
     progress: Progress
     malformed: Malformed
     state_writer: PacedStateWriter
+    batch: BatchRun | None = None  # BATCH messages (batch_config), None for RECORD messages
     finished: bool = False
+
+    def __post_init__(self) -> None:
+        # Mid-sync, the live state covers records still in unannounced batch files.
+        self.state_writer.live_state_is_safe = self.batch is None
 
     def finish(self) -> None:
         """The end of a sync: the last STATE, the summaries, no thread left behind."""
@@ -95,6 +101,19 @@ class RunStream(sdk_internals.SchemaOnce, Stream):
         if self._indexed_state is None:
             self._indexed_state = sdk_internals.indexed_state_manager(self)
         return self._indexed_state
+
+    @override
+    def get_batch_config(self, config: t.Mapping) -> t.Any:
+        if self.run.batch is None:
+            return None
+        return super().get_batch_config({"batch_config": self.run.batch.config})
+
+    @override
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        if self.run.batch is not None:
+            # The SDK's record path drops undeclared top-level fields; its batch path does not.
+            return declared_only(row, self.schema["properties"])
+        return row
 
     @override
     def finalize_state_progress_markers(self, state: dict | None = None) -> None:

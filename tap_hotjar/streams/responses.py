@@ -167,6 +167,7 @@ class SurveyResponsesStream(HotjarStream):
         if held < ANSWERS_PER_SYNC and following and any(passing(row) for row in following):
             return None  # a later response of this survey will sync them
         return last
+
     def _rows(self, page: Page, number: int, site_id: int, survey_id: str, stop_at: str | None) -> list[dict]:
         rows = []
         for index, (row, created) in enumerate(

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import psycopg
 import pytest
+import yaml
 
 from hotjar_simulator import HotjarSimulator
 from tests.analytics_truth import Marts, compute_marts, rounded
@@ -389,3 +390,45 @@ def test_append_only_load_with_every_response_twice_gives_the_marts_of_one_load(
     assert incremental.raw_distinct_responses == doubled.raw_distinct_responses + new
     assert incremental.raw_responses > doubled.raw_responses + new
     assert incremental.marts == incremental.truth
+
+
+# ------------------------------------------------------- project definition
+
+
+def _plugins(kind: str) -> dict[str, dict]:
+    project = yaml.safe_load((REPO_ROOT / "meltano.yml").read_text())
+    return {p["name"]: p for p in project["plugins"][kind]}
+
+
+def _pins(pip_url: str) -> dict[str, str]:
+    pins = {}
+    for requirement in pip_url.split():
+        name, sep, version = requirement.partition("==")
+        assert sep, f"{requirement!r} is not pinned to one version"
+        pins[name.lower()] = version
+    return pins
+
+
+def test_dbt_utilities_are_inline_and_pinned_to_what_installs_from_the_package_index() -> None:
+    utilities = _plugins("utilities")
+    assert {"dbt-duckdb", "dbt-postgres"} <= utilities.keys()
+    for name in ("dbt-duckdb", "dbt-postgres"):
+        utility = utilities[name]
+        # A namespace makes the plugin custom: Meltano never asks the Hub.
+        assert utility.get("namespace"), name
+        pins = _pins(utility["pip_url"])
+        # dbt-core 1.12 downloads a file from outside the index while installing.
+        assert pins["dbt-core"].startswith("1.11."), name
+        assert "meltano-dbt-ext" in pins, name
+    # One DuckDB storage format for the loader and dbt: a newer duckdb in dbt
+    # would convert the file into one target-duckdb can never open again.
+    loader_pins = _pins(_plugins("loaders")["target-duckdb"]["pip_url"])
+    assert _pins(utilities["dbt-duckdb"]["pip_url"])["duckdb"] == loader_pins["duckdb"]
+
+
+def test_dbt_project_needs_nothing_from_the_dbt_hub() -> None:
+    transform = REPO_ROOT / "transform"
+    assert not (transform / "packages.yml").exists()
+    assert not (transform / "dependencies.yml").exists()
+    project = yaml.safe_load((transform / "dbt_project.yml").read_text())
+    assert project["flags"]["send_anonymous_usage_stats"] is False

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -43,6 +44,7 @@ from tests.e2e_helpers import (
     PG_PASSWORD,
     PG_PORT,
     PG_USER,
+    PIPELINE_TIMEOUT_S,
     REPO_ROOT,
     Pipeline,
     add_responses_everywhere,
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 NEW_PER_SURVEY = 6
+REGROUP_ATTRIBUTE = "customer_type"
 STREAMS = ("surveys", "survey_questions", "survey_responses", "survey_answers")
 MARTS = (
     "hotjar__answers",
@@ -113,17 +116,19 @@ def _to_marts(rows_by_mart: dict[str, list[tuple]]) -> Marts:
             for i in _JSON.get(mart, ()):
                 if isinstance(values[i], str):
                     values[i] = json.loads(values[i])
+            if mart == "hotjar__respondents":
+                values[0] = sorted(values[0])  # its order follows the database's collation
             key = row[0] if key_len == 1 else tuple(row[:key_len])
             if mart == "hotjar__answers":
                 key = (key[0], int(key[1]))
             table[key] = values[0] if len(values) == 1 else tuple(values)
         out[mart] = table
     return Marts(
-        answers=out["hotjar__answers"],
-        nps=out["hotjar__nps"],
-        ratings=out["hotjar__ratings"],
-        response_attributes=out["hotjar__response_attributes"],
-        respondents=out["hotjar__respondents"],
+        answers=out.get("hotjar__answers", {}),
+        nps=out.get("hotjar__nps", {}),
+        ratings=out.get("hotjar__ratings", {}),
+        response_attributes=out.get("hotjar__response_attributes", {}),
+        respondents=out.get("hotjar__respondents", {}),
     )
 
 
@@ -141,6 +146,8 @@ class Scenario:
     runs: list[Run] = field(default_factory=list)
     new_responses: Marts | None = None  # the marts of the new responses alone
     new_response_count: int = 0
+    # hotjar__respondents rebuilt with another identity attribute, and its truth.
+    regrouped: tuple[dict, dict] | None = None
 
 
 _DONE = re.compile(r"Done\. PASS=(\d+) WARN=(\d+) ERROR=(\d+) SKIP=(\d+)")
@@ -227,7 +234,23 @@ def duckdb_scenario(meltano: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             extra_env=_dbt_paths(workdir),
         )
         blocks = ("tap-hotjar", "target-duckdb", "dbt-duckdb:build")
-        return _run_scenario(pipeline, blocks, blocks, read, empty_text_is_null=True)
+        scenario = _run_scenario(pipeline, blocks, blocks, read, empty_text_is_null=True)
+
+        # The identity attribute is a setting: customer_type groups many responses
+        # (and Hotjar users) per "user", which user_id in the simulator's data does not.
+        subprocess.run(
+            pipeline.meltano_cmd("invoke", "dbt-duckdb:run", "--select", "hotjar__respondents"),
+            cwd=REPO_ROOT,
+            env={**pipeline.env(), "DBT_DUCKDB_IDENTITY_ATTRIBUTE": REGROUP_ATTRIBUTE},
+            capture_output=True,
+            timeout=PIPELINE_TIMEOUT_S,
+            check=True,
+        )
+        rows, _, _ = read()
+        truth = compute_marts(sim, identity_attribute=REGROUP_ATTRIBUTE, empty_text_is_null=True)
+        regrouped = _to_marts({"hotjar__respondents": rows["hotjar__respondents"]})
+        scenario.regrouped = (regrouped.respondents, truth.respondents)
+        return scenario
 
 
 # ------------------------------------------------------------ PostgreSQL
@@ -432,3 +455,13 @@ def test_dbt_project_needs_nothing_from_the_dbt_hub() -> None:
     assert not (transform / "dependencies.yml").exists()
     project = yaml.safe_load((transform / "dbt_project.yml").read_text())
     assert project["flags"]["send_anonymous_usage_stats"] is False
+
+
+def test_identity_attribute_setting_regroups_respondents(duckdb_scenario: Scenario) -> None:
+    assert duckdb_scenario.regrouped is not None
+    actual, expected = duckdb_scenario.regrouped
+    assert set(expected) == {"enterprise", "smb", "free"}
+    # Several responses, Hotjar users and surveys per identified user: the
+    # aggregation and "latest value of each attribute" have something to do.
+    assert all(row[3] > 1 and len(row[0]) > 1 for row in expected.values())
+    assert actual == expected

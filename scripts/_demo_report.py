@@ -1,4 +1,4 @@
-"""What scripts/demo.sh loaded: rows per table and NPS per survey.
+"""What scripts/demo.sh loaded: rows per table, then the dbt models built on them.
 
 Runs with the loader plugin's own Python (duckdb or psycopg come from there), so
 nothing else needs installing, and the duckdb module reading the file is the one
@@ -9,7 +9,9 @@ that wrote it.
     python _demo_report.py postgres CONFIG counts|report BEFORE|timestamptz|reset
 
 CONFIG is the JSON of `meltano config print target-postgres`; a redacted password
-is taken from TARGET_POSTGRES_PASSWORD (or libpq's PGPASSWORD) instead.
+is taken from TARGET_POSTGRES_PASSWORD (or libpq's PGPASSWORD) instead. The models
+are read from the schema DEMO_MODELS_SCHEMA (default hotjar_analytics), where the
+dbt utility built them.
 """
 
 # ruff: noqa: T201, S608 - a command-line report; SQL is built from constant names.
@@ -25,31 +27,34 @@ from pathlib import Path
 
 TABLES = ("surveys", "survey_questions", "survey_responses", "survey_answers")
 REDACTED = "*****"  # what `meltano config print` shows for a sensitive setting
-NPS_VALUES = ", ".join(f"'{n}'" for n in range(11))
+MARTS = (
+    "hotjar__answers",
+    "hotjar__nps",
+    "hotjar__ratings",
+    "hotjar__response_attributes",
+    "hotjar__respondents",
+)
 
 
-def nps_sql(schema: str) -> str:
-    # NPS = % promoters (9-10) - % detractors (0-6) over the answers to nps questions.
+def nps_sql(models: str) -> str:
+    # The promoter / passive / detractor counts are the model's (hotjar__nps, one
+    # row per survey, question and ISO week); the demo only adds up the weeks.
     return f"""
-    with nps as (
-        select a.survey_id, cast(a.answer as integer) as score
-        from {schema}.survey_answers a
-        where a.question_type = 'nps' and a.answer in ({NPS_VALUES})
-    )
-    select s.name, count(*) as answers,
-           sum(case when score >= 9 then 1 else 0 end) as promoters,
-           sum(case when score <= 6 then 1 else 0 end) as detractors,
-           round(100.0 * (sum(case when score >= 9 then 1 else 0 end)
-                        - sum(case when score <= 6 then 1 else 0 end)) / count(*), 1) as nps
-    from nps join {schema}.surveys s on s.id = nps.survey_id
-    group by s.name
-    order by nps desc, s.name
+    select survey_name, count(*) as weeks, sum(responses) as responses,
+           sum(promoters) as promoters, sum(passives) as passives,
+           sum(detractors) as detractors,
+           round(100.0 * (sum(promoters) - sum(detractors)) / sum(responses), 1) as nps,
+           max(week_start) as last_week
+    from {models}.hotjar__nps
+    group by survey_id, question_id, survey_name
+    order by nps desc, survey_name
     """
 
 
 class Warehouse:
     label: str
     schema: str
+    models = os.environ.get("DEMO_MODELS_SCHEMA") or "hotjar_analytics"
 
     def query(self, sql: str) -> list[tuple]:
         raise NotImplementedError
@@ -69,6 +74,19 @@ class Warehouse:
             table: self.query(f"select count(*) from {self.schema}.{table}")[0][0]
             for table in TABLES
             if table in present
+        }
+
+    def model_counts(self) -> dict[str, int]:
+        present = {
+            name
+            for (name,) in self.query(
+                f"select table_name from information_schema.tables where table_schema = '{self.models}'"
+            )
+        }
+        return {
+            mart: self.query(f"select count(*) from {self.models}.{mart}")[0][0]
+            for mart in MARTS
+            if mart in present
         }
 
 
@@ -136,9 +154,12 @@ class Postgres(Warehouse):
         return {r[0] for r in rows}
 
     def reset(self) -> None:
-        """Drop this tap's four tables (only those) from the demo's schema."""
+        """Drop this tap's four tables and the models (only those) from the demo's schemas."""
         for table in TABLES:
             self.con.execute(f'drop table if exists "{self.schema}"."{table}"')
+        staging = [f"stg_hotjar__{table}" for table in TABLES]
+        for model in (*MARTS, *staging):
+            self.con.execute(f'drop table if exists "{self.models}"."{model}"')
 
 
 def _width(text: str) -> int:
@@ -163,9 +184,17 @@ def report(wh: Warehouse, before: dict[str, int]) -> None:
     ]
     print(f"  duplicate response ids: {dupes}")
 
-    print("\nNPS per survey (survey_answers where question_type = 'nps'):")
-    rows = wh.query(nps_sql(wh.schema))
-    header = ("survey", "answers", "promoters", "detractors", "nps")
+    models = wh.model_counts()
+    print(f"\nModels built by dbt in schema {wh.models} (transform/, README: Analytics):")
+    for mart in MARTS:
+        print(f"  {mart:<28} {models.get(mart, 0):>7} rows")
+    if "hotjar__nps" not in models:
+        print("  (no models: the dbt step did not run)")
+        return
+
+    print("\nNPS per survey, from hotjar__nps (weekly rows added up; 9-10 promoters, 0-6 detractors):")
+    rows = wh.query(nps_sql(wh.models))
+    header = ("survey", "weeks", "answers", "promoters", "passives", "detractors", "nps", "last week")
     width = max([len(header[0])] + [_width(str(r[0])) for r in rows])
     survey, *numbers = header
     print(f"  {_ljust(survey, width)}  " + "  ".join(f"{h:>10}" for h in numbers))

@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # The whole pipeline in one command, no credentials and no database server:
 #
-#   Hotjar API simulator -> meltano run tap-hotjar target-duckdb -> output/warehouse.duckdb
+#   Hotjar API simulator -> meltano run tap-hotjar target-duckdb dbt-duckdb:build
+#                        -> output/warehouse.duckdb (raw tables + dbt models)
 #
 # First run: installs Meltano and the plugins (once), starts the simulator,
-# extracts everything, prints rows per table and NPS per survey, stops the
-# simulator. Every later run is incremental: the simulator first receives new
-# responses, and Meltano's state (one bookmark per survey) makes the tap fetch
-# only what is new.
+# extracts everything, builds and tests the dbt models (transform/), prints rows
+# per table and NPS per survey from the hotjar__nps model, stops the simulator.
+# Every later run is incremental: the simulator first receives new responses,
+# and Meltano's state (one bookmark per survey) makes the tap fetch only what is
+# new; the models are rebuilt from the tables.
 #
 #   scripts/demo.sh                 into DuckDB (output/warehouse.duckdb)
 #   scripts/demo.sh postgres        into PostgreSQL instead: target-postgres as
 #                                   configured in meltano.yml (127.0.0.1:5432,
-#                                   database test, schema hotjar), TARGET_POSTGRES_*
-#                                   variables override it
+#                                   database test, schema hotjar; models in
+#                                   hotjar_analytics), TARGET_POSTGRES_* variables
+#                                   override it (the dbt step follows them)
 #   scripts/demo.sh [postgres] --reset
-#                                   start over: drop the demo's tables, forget state
+#                                   start over: drop the demo's tables and models,
+#                                   forget state
 #
 # Environment: DEMO_NEW_RESPONSES (new responses per survey on each rerun, default 5),
 # PYTHON (interpreter for Meltano's virtualenv and the simulator, default python3).
@@ -30,13 +34,14 @@ for arg in "$@"; do
     case "$arg" in
         duckdb | postgres) TARGET="$arg" ;;
         --reset) RESET=1 ;;
-        -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "usage: scripts/demo.sh [duckdb|postgres] [--reset]" >&2; exit 2 ;;
     esac
 done
 
 OUT="$ROOT/output"
 LOADER="target-$TARGET"
+DBT="dbt-$TARGET"
 STATE_ID="dev:tap-hotjar-to-$LOADER"
 RUNS_FILE="$OUT/.demo-runs-$TARGET"
 NEW_PER_SURVEY="${DEMO_NEW_RESPONSES:-5}"
@@ -49,7 +54,7 @@ elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
 T0=$EPOCHREALTIME
 say "== tap-hotjar demo: Hotjar API simulator -> Meltano -> $TARGET =="
 
-# --- Meltano and the two plugins this pipeline needs ------------------------
+# --- Meltano and the three plugins this pipeline needs ----------------------
 # shellcheck source=scripts/_meltano_env.sh
 source "$ROOT/scripts/_meltano_env.sh"
 mkdir -p "$OUT"
@@ -58,9 +63,10 @@ case "$TARGET" in
     postgres) LOADER_VENV="$ROOT/.meltano/loaders/target-postgres/venv" ;;
 esac
 if [ ! -x "$ROOT/.meltano/extractors/tap-hotjar/venv/bin/tap-hotjar" ] ||
-    [ ! -x "$LOADER_VENV/bin/$LOADER" ]; then
-    say "Installing plugins tap-hotjar (this checkout) and $LOADER (once)..."
-    if ! meltano install tap-hotjar "$LOADER" >"$OUT/meltano-install.log" 2>&1; then
+    [ ! -x "$LOADER_VENV/bin/$LOADER" ] ||
+    [ ! -x "$ROOT/.meltano/utilities/$DBT/venv/bin/dbt_invoker" ]; then
+    say "Installing plugins tap-hotjar (this checkout), $LOADER and $DBT (once)..."
+    if ! meltano install tap-hotjar "$LOADER" "$DBT" >"$OUT/meltano-install.log" 2>&1; then
         tail -n 30 "$OUT/meltano-install.log" >&2
         say "error: meltano install failed (log: output/meltano-install.log)" >&2
         exit 1
@@ -76,9 +82,27 @@ if [ "$TARGET" = duckdb ]; then
 else
     WHERE="$OUT/.target-postgres-config.json"
     meltano config print target-postgres 2>/dev/null >"$WHERE"
+    # The dbt step reads the tables where target-postgres writes them, unless
+    # DBT_POSTGRES_* say otherwise.
+    eval "$("$PY" - "$WHERE" <<'EOF'
+import json, os, shlex, sys
+c = json.load(open(sys.argv[1]))
+pairs = {"HOST": c.get("host"), "PORT": c.get("port"), "USER": c.get("user"),
+         "DBNAME": c.get("database"), "SOURCE_SCHEMA": c.get("default_target_schema")}
+for key, value in pairs.items():
+    if value not in (None, "") and f"DBT_POSTGRES_{key}" not in os.environ:
+        print(f"export DBT_POSTGRES_{key}={shlex.quote(str(value))}")
+if "TARGET_POSTGRES_PASSWORD" in os.environ and "DBT_POSTGRES_PASSWORD" not in os.environ:
+    print('export DBT_POSTGRES_PASSWORD="$TARGET_POSTGRES_PASSWORD"')
+EOF
+)"
     report() { "$LOADER_VENV/bin/python" scripts/_demo_report.py postgres "$WHERE" "$@"; }
-    if [ "$RESET" = 1 ]; then report reset; fi
 fi
+# The report reads the models where the dbt utility builds them.
+DEMO_MODELS_SCHEMA=$(meltano config print "$DBT" 2>/dev/null |
+    "$PY" -c 'import json, sys; print(json.load(sys.stdin).get("schema") or "")')
+export DEMO_MODELS_SCHEMA
+if [ "$TARGET" = postgres ] && [ "$RESET" = 1 ]; then report reset; fi
 if [ "$RESET" = 1 ]; then rm -f "$RUNS_FILE"; fi
 
 # --- Which run is this? -------------------------------------------------------
@@ -156,9 +180,9 @@ else
     say "  The simulator has $NEW_RESPONSES new responses since the last run ($NEW_PER_SURVEY per survey with responses)."
 fi
 LOG="$OUT/demo-$TARGET-run-$RUN.log"
-say "  \$ meltano run tap-hotjar $LOADER    (log: ${LOG#"$ROOT"/})"
+say "  \$ meltano run tap-hotjar $LOADER $DBT:build    (log: ${LOG#"$ROOT"/})"
 T1=$EPOCHREALTIME
-if ! meltano run tap-hotjar "$LOADER" >"$LOG" 2>&1; then
+if ! meltano run tap-hotjar "$LOADER" "$DBT:build" >"$LOG" 2>&1; then
     tail -n 40 "$LOG" >&2
     say "error: the pipeline failed (log: ${LOG#"$ROOT"/})" >&2
     exit 1
@@ -195,12 +219,12 @@ rm -f "$BEFORE"
 
 say ""
 if [ "$TARGET" = duckdb ]; then
-    say "Query it:  $LOADER_VENV/bin/python -c \"import duckdb; duckdb.connect('output/warehouse.duckdb', read_only=True).sql('from hotjar.survey_answers limit 5').show()\""
+    say "Query it:  $LOADER_VENV/bin/python -c \"import duckdb; duckdb.connect('output/warehouse.duckdb', read_only=True).sql('from $DEMO_MODELS_SCHEMA.hotjar__nps order by week_start desc limit 5').show()\""
 else
-    HINT=$("$PY" - "$WHERE" <<'EOF'
+    HINT=$("$PY" - "$WHERE" "$DEMO_MODELS_SCHEMA" <<'EOF'
 import json, sys
 c = json.load(open(sys.argv[1]))
-query = '"select * from %s.survey_answers limit 5"' % (c.get("default_target_schema") or "hotjar")
+query = '"select * from %s.hotjar__nps order by week_start desc limit 5"' % sys.argv[2]
 print("psql -h %s -p %s -U %s -d %s -c %s"
       % (c.get("host"), c.get("port"), c.get("user"), c.get("database"), query))
 EOF

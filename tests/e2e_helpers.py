@@ -40,7 +40,14 @@ PG_DATABASE = os.environ.get("E2E_PG_DATABASE", "test")
 
 # Variables from the caller's shell that would change what Meltano or the
 # plugins do; each scenario sets the ones it needs.
-_SCRUBBED_PREFIXES = ("MELTANO_", "TAP_HOTJAR", "TARGET_POSTGRES_", "TARGET_DUCKDB_", "HOTJAR_")
+_SCRUBBED_PREFIXES = (
+    "MELTANO_",
+    "TAP_HOTJAR",
+    "TARGET_POSTGRES_",
+    "TARGET_DUCKDB_",
+    "HOTJAR_",
+    "DBT_",
+)
 
 PIPELINE_TIMEOUT_S = 300
 
@@ -87,6 +94,8 @@ def install_plugins(meltano: Path, plugins: list[str], workdir: Path) -> None:
         "tap-hotjar": REPO_ROOT / ".meltano/extractors/tap-hotjar/venv",
         "target-postgres": REPO_ROOT / ".meltano/loaders/target-postgres/venv",
         "target-duckdb": REPO_ROOT / ".meltano/loaders/target-duckdb/venv",
+        "dbt-duckdb": REPO_ROOT / ".meltano/utilities/dbt-duckdb/venv",
+        "dbt-postgres": REPO_ROOT / ".meltano/utilities/dbt-postgres/venv",
     }
     missing = [p for p in plugins if not (venv_dirs[p] / "bin").is_dir()]
     if not missing:

@@ -27,6 +27,7 @@ import psycopg
 import pytest
 import yaml
 
+from hotjar_simulator import HotjarSimulator
 from tests.e2e_helpers import (
     EMAIL_RE,
     PG_DATABASE,
@@ -45,7 +46,6 @@ from tests.e2e_helpers import (
     in_ci,
     install_plugins,
 )
-from hotjar_simulator import HotjarSimulator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -7,8 +7,8 @@ import socket
 import pytest
 from singer_sdk.testing import get_tap_test_class
 
-from tap_hotjar.tap import TapHotjar
 from hotjar_simulator import HotjarSimulator
+from tap_hotjar.tap import TapHotjar
 
 
 def _free_port() -> int:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft7Validator, FormatChecker
 
+from hotjar_simulator import HotjarSimulator
 from tests.conftest import TAP
 from tests.expected import KEYS, expected_records, instant, keyed, pages_needed
-from hotjar_simulator import HotjarSimulator
 
 STREAMS = ("surveys", "survey_questions", "survey_responses", "survey_answers")
 

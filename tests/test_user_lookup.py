@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from hotjar_simulator import HotjarSimulator
 from tap_hotjar.user_lookup import cli as user_lookup
 from tap_hotjar.user_lookup import client as _user_lookup_http
-from hotjar_simulator import HotjarSimulator
 
 _SCRIPT = Path(sys.executable).with_name("hotjar-user-lookup")
 COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "tap_hotjar.user_lookup"]

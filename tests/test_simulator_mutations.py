@@ -218,7 +218,11 @@ def test_reply_replaces_the_answer_and_cut_closes_it_half_way(sim, api):
     site, survey = first_survey(sim)
     path = f"/v1/sites/{site}/surveys/{survey}/responses"
     sim.set_mutation(
-        target="page", site_id=site, survey_id=survey, op="reply", body="<html><body>Bad gateway</body></html>",
+        target="page",
+        site_id=site,
+        survey_id=survey,
+        op="reply",
+        body="<html><body>Bad gateway</body></html>",
         headers={"Content-Type": "text/html"},
     )
     r = api.get(path, limit=PAGE)

@@ -27,6 +27,7 @@ import sys
 import time
 import traceback
 import typing as t
+import warnings
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -90,7 +91,11 @@ def start(
     # The child's garbage collector would walk (and so copy, page by page) every
     # object of the parent; frozen, they are left alone: about 0.1 s a run here.
     gc.freeze()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork() in a process with threads (the simulators');
+        # the child uses none of their locks (see the module docstring).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid != 0:
         gc.unfreeze()
     if pid == 0:  # the child: never returns

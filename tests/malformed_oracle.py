@@ -20,9 +20,28 @@ the rule's:
 * kept (B4): valid values however large, undocumented fields (dropped at the top
   level of a record, kept inside nested values), null or absent optional fields.
 
-One malformed served value owes one WARNING, whatever number of records it
-touches (a question's bad ``choices`` shows in its survey_questions record and in
-its survey's ``questions``; one warning).
+Where the rule leaves room, this reading (each choice is one line here, so that a
+different reading is a one-line change):
+
+* one malformed served value owes one WARNING, whatever number of records it
+  touches (a question's bad ``choices`` shows in its survey_questions record and in
+  its survey's ``questions``: one warning; the summary counts 1);
+* B3 applies to every stream, nested values included: a question that is not an
+  object, or whose ``id`` is null/an array/an object, makes its survey's
+  ``questions`` null in the surveys record (the items are objects with a string
+  ``id``, not nullable: the same case as ``tags[0]: 5`` -> ``tags`` null); a
+  question without an ``id`` key, or with ``""``, is still valid there and is kept;
+* null or absent optional fields are kept and not warned about; a record derived
+  from the mutated item may write an absent optional field as null or leave it out;
+* a number becomes the text Python prints for it (``5``, ``1.5``); an answer of
+  another type becomes ``as_text`` below (today's ``json.dumps`` form, with spaces);
+* a survey whose ``id`` arrives as a number is kept under its text (``"42"``); the
+  tap then asks for that survey's responses, which the API answers 404: none;
+* surveys' ``created_time``/``updated_time`` are compared as instants (the rule
+  asks for the normalised text only for responses and answers);
+* a response or survey the page does not list (dropped from ``results``) is simply
+  not there: no record, no warning; an empty or absent ``next_cursor`` ends the list;
+* a position named in a warning (no usable id) may count from 0 or from 1.
 """
 
 from __future__ import annotations

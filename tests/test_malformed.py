@@ -4,8 +4,8 @@ Each case breaks one field of one response, answer, survey, question or list pag
 as the simulator serves it (drop it, null it, change its JSON type, make it huge,
 nest it wrongly, or a value chosen to be wrong: "1024x768" for window_size, a date
 without a time), runs the real `tap-hotjar` command line against it, and checks
-what came out against the rule (README, "Malformed data"; tests/malformed_oracle.py
-is the rule written as code):
+what came out against the rule of issue #14 (tests/malformed_oracle.py is the rule
+written as code, with the reading taken where it leaves room):
 
 A. a list page that is broken as a whole (not an object, `results` not a list, an
    element that is not an object, a `next_cursor` of the wrong type or the cursor
@@ -422,8 +422,9 @@ class Outcome:
         codes = ", ".join(sorted({code for code, _ in self.problems}))
         lines = [f"{self.case.describe()}", f"  {len(self.problems)} problem(s): {codes}", f"  run: {self.summary}"]
         lines += [f"  [{code}] {detail}" for code, detail in self.problems]
+        more = f" MALFORMED_CASES={self.case.number + 1}" if self.case.number >= CI_CASES else ""
         replay = f"scripts/test.sh tests/test_malformed.py -k c{self.case.number:04d}"
-        lines.append(f"  replay: MALFORMED_SEED={self.case.seed} {replay}")
+        lines.append(f"  replay: MALFORMED_SEED={self.case.seed}{more} {replay}")
         return "\n".join(lines)
 
 
@@ -702,7 +703,7 @@ def check(case: Case, run: fork_runner.Finished, sim: HotjarSimulator) -> Outcom
                 claimed.add(mark)
 
     if failure is not None:
-        _check_failure(case, run, last, failure, requests_log, problem)
+        _check_failure(case, run, last, failure, requests_log, mutations, problem)
         _check_subset(records, expected, problem)
     else:
         _check_success(case, run, stderr_lines, records, states, expected, problem)
@@ -715,12 +716,27 @@ def _check_failure(
     last: str,
     failure: dict,
     requests_log: list,
+    mutations: list[dict],
     problem: t.Callable[[str, str], None],
 ) -> None:
     field = failure["field"]
     what = f"a list page whose {field or 'body'} is broken"
     if run.returncode != 1:
         problem("exit-code", f"{what} must fail the run with exit 1, got exit {run.returncode}")
+    if not failure["loop"] and mutations and mutations[0]["hits"] < 2:
+        problem("not-retried", "a broken page is retried like any bad answer before the run fails; asked for once")
+    if failure["loop"]:
+        # Each cursor of that survey asked for once: the loop was not retried.
+        repeats = collections.Counter(
+            e[3]["cursor"]
+            for e in requests_log
+            if e[2].endswith(f"/surveys/{failure['survey_id']}/responses") and e[3].get("cursor")
+        )
+        if any(n > 1 for n in repeats.values()):
+            problem(
+                "loop-retried",
+                f"a repeated cursor must fail at once; a page was asked for {max(repeats.values())} times",
+            )
     if not last.startswith(ERROR_PREFIX):
         problem("error-line", f"the last stderr line must start with {ERROR_PREFIX!r}: {_short(last, 240)}")
         return
@@ -734,18 +750,6 @@ def _check_failure(
             problem("error-line", f"the error line does not name {needle!r}: {_short(last, 240)}")
     if EXCEPTION_NAME.search(last):
         problem("error-line", f"the error line names a Python exception ({EXCEPTION_NAME.search(last).group(0)})")
-    if failure["loop"]:
-        # Each cursor of that survey asked for once: the loop was not retried.
-        repeats = collections.Counter(
-            e[3]["cursor"]
-            for e in requests_log
-            if e[2].endswith(f"/surveys/{failure['survey_id']}/responses") and e[3].get("cursor")
-        )
-        if any(n > 1 for n in repeats.values()):
-            problem(
-                "loop-retried",
-                f"a repeated cursor must fail at once; a page was asked for {max(repeats.values())} times",
-            )
 
 
 def _check_subset(records: dict[str, list[dict]], expected: Expected, problem: t.Callable[[str, str], None]) -> None:

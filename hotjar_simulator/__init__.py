@@ -7,13 +7,20 @@ switches.  ``python -m hotjar_simulator --help`` starts one by hand.
 """
 
 from .data import QUESTION_TYPES, format_instant
-from .server import CURSOR_PREFIX, DEFAULT_LIMIT, MAX_LIMIT, HotjarSimulator
+from .mutation import MISSING, Mutation, mutate_value
+from .server import CURSOR_PREFIX, DEFAULT_LIMIT, MAX_LIMIT, DropConnection, HotjarSimulator, Reply, SimRequest
 
 __all__ = [
     "CURSOR_PREFIX",
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
+    "MISSING",
     "QUESTION_TYPES",
+    "DropConnection",
     "HotjarSimulator",
+    "Mutation",
+    "Reply",
+    "SimRequest",
     "format_instant",
+    "mutate_value",
 ]

@@ -58,13 +58,23 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .data import Dataset, SurveyData
+from .mutation import MISSING, Mutation, apply_path, value_at
 
-__all__ = ["CURSOR_PREFIX", "DEFAULT_LIMIT", "MAX_LIMIT", "HotjarSimulator"]
+__all__ = [
+    "CURSOR_PREFIX",
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "DropConnection",
+    "HotjarSimulator",
+    "Reply",
+    "SimRequest",
+]
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100
@@ -115,8 +125,66 @@ class _HTTPError(Exception):
         self.headers = headers or {}
 
 
-class _AbortError(Exception):
-    """Close the connection abruptly, without a response."""
+class DropConnection(Exception):
+    """Raise it from a request hook: the connection is closed (TCP reset), no answer."""
+
+
+_AbortError = DropConnection  # the name it had before it was public
+
+
+class _CutError(Exception):
+    """Send the status line, the headers and half the body, then close the connection."""
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+
+# What answers a request: (status, body, headers).
+Reply = tuple[int, bytes, dict]
+
+
+class SimRequest:
+    """One API request as a request hook sees it (``set_request_hook``).
+
+    ``route`` is one of token, surveys_list, survey_get, responses, user_lookup,
+    other; ``args`` the ids from the path, as strings ((site,), (site, survey) or
+    (organization,)); ``query`` maps each parameter to the list of its values.
+    """
+
+    __slots__ = ("args", "body", "client", "method", "path", "query", "route")
+
+    def __init__(
+        self, method: str, path: str, route: str, args: tuple, query: dict, body: bytes, client: str
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.route = route
+        self.args = args
+        self.query = query
+        self.body = body
+        self.client = client
+
+    def __repr__(self) -> str:
+        return f"SimRequest({self.method} {self.path} {self.route} {self.args})"
+
+
+BeforeHook = Callable[[SimRequest], "Reply | None"]
+AfterHook = Callable[[SimRequest, Reply], "Reply | None"]
+
+
+class _ActiveMutation:
+    __slots__ = ("hits", "id", "mutation", "site_id", "spent", "survey_id")
+
+    def __init__(self, ident: int, mutation: Mutation, site_id: int | None, survey_id: str | None) -> None:
+        self.id = ident
+        self.mutation = mutation
+        self.site_id = site_id  # where the target lives (located when set)
+        self.survey_id = survey_id
+        self.hits = 0
+        self.spent = False
 
 
 def _json(obj: Any) -> bytes:
@@ -233,22 +301,44 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self._write(code, body, {})
 
-    def _write(self, status: int, body: bytes, headers: dict[str, str], content_type: str = "application/json") -> None:
-        phrase = http.HTTPStatus(status).phrase
+    def _write(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str],
+        content_type: str = "application/json",
+        length: int | None = None,
+    ) -> None:
+        try:
+            phrase = http.HTTPStatus(status).phrase
+        except ValueError:  # 499 and other statuses a mutation may send
+            phrase = "Unknown"
         lines = [
             f"HTTP/1.1 {status} {phrase}",
             f"Server: {self.server_version}",
             f"Date: {email.utils.formatdate(usegmt=True)}",
         ]
-        if body or status not in (202, 204):
+        if (body or status not in (202, 204)) and not any(k.lower() == "content-type" for k in headers):
             lines.append(f"Content-Type: {content_type}")
-        lines.append(f"Content-Length: {len(body)}")
+        lines.append(f"Content-Length: {len(body) if length is None else length}")
         for k, v in headers.items():
             lines.append(f"{k}: {v}")
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self.wfile.write(head + body)
+
+    def _cut(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        """Headers announcing the whole body, half of it, then an orderly close (FIN)."""
+        self.close_connection = True
+        filler = body or b'{"code":"accepted","msg":"this answer is cut short on purpose"}'
+        with contextlib.suppress(OSError):
+            self._write(status, filler[: len(filler) // 2], headers, length=len(filler))
+            self.wfile.flush()
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)
+        with contextlib.suppress(OSError):
+            self.connection.close()
 
     def _abort(self) -> None:
         self.close_connection = True
@@ -312,6 +402,10 @@ class HotjarSimulator:
         self._faults: dict[str, Any] = {}
         self._set_faults_locked({}, reset=True)
         self._reset_counts_locked()
+        self._hooks: tuple[BeforeHook | None, AfterHook | None] = (None, None)
+        self._mutations: list[_ActiveMutation] = []
+        self._mutation_log: list[dict] = []
+        self._mutation_ids = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -475,6 +569,272 @@ class HotjarSimulator:
         with self._lock:
             return dict(self._faults)
 
+    # -------------------------------------------------------- hooks and mutations
+
+    def set_request_hook(self, before: BeforeHook | None = None, after: AfterHook | None = None) -> None:
+        """Per-request hooks for tests (``None`` removes them). Called on the handler thread.
+
+        ``before(request)`` runs as each API request (token included) arrives, before
+        latency, the rate limit and faults: a ``(status, body, headers)`` it returns is
+        the answer; raising ``DropConnection`` closes the connection unanswered.
+        ``after(request, reply)`` sees every answer about to be written (the simulator's
+        own, mutated or not, or the one ``before`` gave) and may return another.
+        """
+        with self._lock:
+            self._hooks = (before, after)
+
+    def set_mutation(self, **kw: Any) -> dict:
+        """Serve one item malformed (see README, "Mutations"); replaces any other mutation.
+
+        Returns the mutation as stored, with its ``id``. The data is never changed:
+        ``ground_truth()`` and the other views stay the unmutated truth.
+        """
+        with self._lock:
+            self._mutations = []
+            self._mutation_log = []
+            return self._add_mutation_locked(kw)
+
+    def add_mutation(self, **kw: Any) -> dict:
+        """Like ``set_mutation``, keeping the mutations already set (applied in order)."""
+        with self._lock:
+            return self._add_mutation_locked(kw)
+
+    def clear_mutation(self) -> None:
+        """No mutation any more; the mutation log is emptied too."""
+        with self._lock:
+            self._mutations = []
+            self._mutation_log = []
+
+    def mutations(self) -> list[dict]:
+        """The mutations set, each with ``id``, ``hits`` (answers it changed) and ``spent``."""
+        with self._lock:
+            return [
+                {**a.mutation.as_dict(), "id": a.id, "hits": a.hits, "spent": a.spent} for a in self._mutations
+            ]
+
+    def mutation_log(self) -> list[dict]:
+        """One entry per answer a mutation changed, in order: ``mutation`` (its id),
+        ``route``, ``site_id``, ``survey_id``, ``page``, ``cursor`` (the one the
+        request sent), ``status`` and ``body`` (the text served; for ``cut``, all of
+        it, of which half was sent)."""
+        with self._lock:
+            return [dict(e) for e in self._mutation_log]
+
+    def _add_mutation_locked(self, kw: dict) -> dict:
+        mutation = Mutation.from_kwargs(**kw)
+        site_id, survey_id = self._locate(mutation)
+        self._mutation_ids += 1
+        active = _ActiveMutation(self._mutation_ids, mutation, site_id, survey_id)
+        self._mutations.append(active)
+        return {**mutation.as_dict(), "id": active.id, "hits": 0, "spent": False}
+
+    def _locate(self, m: Mutation) -> tuple[int | None, str | None]:
+        """Where the target lives; KeyError / IndexError for a target that does not exist."""
+        if m.target in ("response", "answer"):
+            found = [
+                sv
+                for (site_id, _), sv in self.data.by_id.items()
+                if not sv.deleted
+                and (m.site_id is None or site_id == m.site_id)
+                and (m.survey_id is None or sv.id == m.survey_id)
+                and any(key[1] == m.response_id for key in sv.keys)
+            ]
+            if not found:
+                raise KeyError(f"no response {m.response_id!r}")
+            sv = found[0]
+            if m.target == "answer":
+                body = sv.bodies[next(i for i, key in enumerate(sv.keys) if key[1] == m.response_id)]
+                answers = json.loads(body).get("answers") or []
+                if not 0 <= int(m.index or 0) < len(answers):
+                    raise IndexError(f"response {m.response_id} has {len(answers)} answers, no index {m.index}")
+            return sv.site_id, sv.id
+        if m.target in ("survey", "question"):
+            found = [
+                sv
+                for (site_id, survey_id), sv in self.data.by_id.items()
+                if survey_id == m.survey_id and not sv.deleted and (m.site_id is None or site_id == m.site_id)
+            ]
+            if not found:
+                raise KeyError(f"no survey {m.survey_id!r}")
+            sv = found[0]
+            if m.target == "question" and not 0 <= int(m.index or 0) < len(sv.questions):
+                raise IndexError(f"survey {m.survey_id} has {len(sv.questions)} questions, no index {m.index}")
+            return sv.site_id, sv.id
+        if m.target == "page":
+            self._site(int(m.site_id or 0))
+            if m.survey_id is not None:
+                self._survey_or_keyerror(int(m.site_id or 0), m.survey_id)
+            return m.site_id, m.survey_id
+        return None, None
+
+    def _mutate(self, route: str, args: tuple, query: dict, reply: Reply) -> Reply:
+        """Apply the mutations that concern this answer (see set_mutation)."""
+        with self._lock:
+            active = [a for a in self._mutations if not a.spent]
+        if not active:
+            return reply
+        status, out, headers = reply
+        if route == "user_lookup":
+            for a in active:
+                if a.mutation.target == "user_lookup" and self._take(a):
+                    return self._replace(a, route, None, None, None, None, reply)
+            return reply
+        if status != 200 or route not in ("surveys_list", "survey_get", "responses"):
+            return reply
+        site_id = int(args[0])
+        survey_id = args[1] if route != "surveys_list" else None
+        relevant = [a for a in active if self._concerns(a, route, site_id, survey_id)]
+        if not relevant:
+            return reply
+        doc = json.loads(out)
+        cursor = (query.get("cursor") or [None])[-1]
+        page = self._page_number(route, site_id, survey_id, doc, query)
+        changed = []
+        for a in relevant:
+            m = a.mutation
+            if m.target == "page" and (m.page or 0) != page:
+                continue
+            if m.op in ("reply", "cut"):
+                if self._take(a):
+                    return self._replace(a, route, site_id, survey_id, page, cursor, reply)
+                continue
+            if m.op == "echo_cursor":
+                if cursor is None or not self._take(a):
+                    continue  # a first page has no cursor to send back
+                doc["next_cursor"] = cursor
+                changed.append(a)
+                continue
+            where = self._item_path(a, route, doc)
+            if where is None:
+                continue
+            if m.op != "set" and value_at(doc, (*where, *m.path)) is MISSING:
+                continue  # nothing there to change (e.g. a survey listed without questions)
+            if not self._take(a):
+                continue
+            doc = apply_path(doc, (*where, *m.path), m.new_value)
+            changed.append(a)
+        if not changed:
+            return reply
+        body = b"" if doc is MISSING else _json(doc)
+        with self._lock:
+            for a in changed:
+                self._mutation_log.append(
+                    {
+                        "mutation": a.id,
+                        "route": route,
+                        "site_id": site_id,
+                        "survey_id": survey_id,
+                        "page": page,
+                        "cursor": cursor,
+                        "status": status,
+                        "body": body.decode("utf-8"),
+                    }
+                )
+        return status, body, headers
+
+    def _take(self, a: _ActiveMutation) -> bool:
+        """Count one use of a mutation; False if a transient one was spent meanwhile."""
+        with self._lock:
+            if a.spent:
+                return False
+            a.hits += 1
+            a.spent = a.mutation.transient
+            return True
+
+    def _replace(
+        self,
+        a: _ActiveMutation,
+        route: str,
+        site_id: int | None,
+        survey_id: str | None,
+        page: int | None,
+        cursor: str | None,
+        reply: Reply,
+    ) -> Reply:
+        m = a.mutation
+        status = int(m.status) if m.status is not None else (reply[0] if m.op == "cut" else 200)
+        body = reply[1] if m.body is None and m.op == "cut" else (m.body or "").encode("utf-8")
+        headers = dict(m.headers or {})
+        with self._lock:
+            self._mutation_log.append(
+                {
+                    "mutation": a.id,
+                    "route": route,
+                    "site_id": site_id,
+                    "survey_id": survey_id,
+                    "page": page,
+                    "cursor": cursor,
+                    "status": status,
+                    "body": body.decode("utf-8", "replace"),
+                }
+            )
+        if m.op == "cut":
+            raise _CutError(status, body, headers)
+        return status, body, headers
+
+    @staticmethod
+    def _concerns(a: _ActiveMutation, route: str, site_id: int, survey_id: str | None) -> bool:
+        m = a.mutation
+        if m.target == "page":
+            return route != "survey_get" and a.site_id == site_id and a.survey_id == survey_id
+        if m.target in ("survey", "question"):
+            return route in ("surveys_list", "survey_get") and a.site_id == site_id and (
+                route == "surveys_list" or a.survey_id == survey_id
+            )
+        if m.target in ("response", "answer"):
+            return route == "responses" and a.site_id == site_id and a.survey_id == survey_id
+        return False
+
+    def _page_number(self, route: str, site_id: int, survey_id: str | None, doc: Any, query: dict) -> int | None:
+        """0 for the first page of a list, 1 for the next, ... (pages of `limit` items)."""
+        if route == "survey_get":
+            return None
+        items = doc.get("results") if isinstance(doc, dict) else None
+        if not items:
+            return 0
+        with self._lock:
+            if route == "surveys_list":
+                ids = [s.id for s in reversed(self._site(site_id).surveys)]
+            else:
+                ids = [key[1] for key in reversed(self._survey_or_keyerror(site_id, str(survey_id)).keys)]
+        first = items[0].get("id") if isinstance(items[0], dict) else None
+        if first not in ids:
+            return None
+        return ids.index(first) // self._limit(query)
+
+    @staticmethod
+    def _item_path(a: _ActiveMutation, route: str, doc: Any) -> tuple | None:
+        """Path in the served document of the item a mutation changes, or None if absent."""
+        m = a.mutation
+        if m.target == "page":
+            return ()
+        if route == "survey_get":
+            item: tuple = ()
+            target = doc
+        else:
+            wanted = m.response_id if m.target in ("response", "answer") else a.survey_id
+            results = doc.get("results") if isinstance(doc, dict) else None
+            if not isinstance(results, list):
+                return None
+            index = next(
+                (i for i, r in enumerate(results) if isinstance(r, dict) and r.get("id") == wanted), None
+            )
+            if index is None:
+                return None
+            item = ("results", index)
+            target = results[index]
+        if m.target == "answer":
+            answers = target.get("answers")
+            if not isinstance(answers, list) or not 0 <= int(m.index or 0) < len(answers):
+                return None
+            return (*item, "answers", m.index)
+        if m.target == "question":
+            questions = target.get("questions")
+            if not isinstance(questions, list) or not 0 <= int(m.index or 0) < len(questions):
+                return None  # listed without questions
+            return (*item, "questions", m.index)
+        return item
+
     def counts(self) -> dict:
         with self._lock:
             c = dict(self._counts)
@@ -551,9 +911,13 @@ class HotjarSimulator:
         entry = self._arrive(t0, method, path, query, route, args)
         try:
             status, out, headers = self._api(h, t0, method, route, args, query, body)
-        except _AbortError:
+        except DropConnection:
             self._finish(entry, 0)
             h._abort()
+            return
+        except _CutError as cut:
+            self._finish(entry, cut.status)
+            h._cut(cut.status, cut.body, cut.headers)
             return
         except Exception:  # noqa: BLE001 - a simulator bug: say so loudly, answer 500
             traceback.print_exc()
@@ -640,6 +1004,21 @@ class HotjarSimulator:
         self, h: _Handler, t0: float, method: str, route: str, args: tuple, query: dict, body: bytes
     ) -> tuple[int, bytes, dict]:
         with self._lock:
+            before, after = self._hooks
+        request = None
+        if before is not None or after is not None:
+            request = SimRequest(method, h.path.split("?", 1)[0], route, args, query, body, h.client_address[0])
+        reply = before(request) if before is not None and request is not None else None
+        if reply is None:
+            reply = self._serve(h, t0, method, route, args, query, body)
+        if after is not None and request is not None:
+            reply = after(request, reply) or reply
+        return reply
+
+    def _serve(
+        self, h: _Handler, t0: float, method: str, route: str, args: tuple, query: dict, body: bytes
+    ) -> tuple[int, bytes, dict]:
+        with self._lock:
             faults = self._faults
         if faults["latency"]:
             time.sleep(faults["latency"])
@@ -658,7 +1037,7 @@ class HotjarSimulator:
                 return bool(every) and n % every == 0
 
             if hit("reset_every"):
-                raise _AbortError()
+                raise DropConnection()
             if hit("stall_every"):
                 time.sleep(faults["stall_seconds"])
             if hit("latency_spike_every"):
@@ -685,6 +1064,7 @@ class HotjarSimulator:
             status, out, headers = self._dispatch(h, method, route, args, query, body, faults)
         except _HTTPError as r:
             status, out, headers = r.status, r.body, r.headers
+        status, out, headers = self._mutate(route, args, query, (status, out, headers))
         if garble and status == 200:
             out = out[: max(1, len(out) // 2)] + b"\x00<garbled"
         return status, out, headers
@@ -977,6 +1357,8 @@ class HotjarSimulator:
             ("GET", "/_sim/user-lookups"): lambda: self.user_lookups,
             ("POST", "/_sim/revoke-tokens"): lambda: self._ok(self.revoke_tokens),
             ("POST", "/_sim/delete-survey"): lambda: self._control_delete(args()),
+            ("POST", "/_sim/mutation"): lambda: self._control_mutation(args()),
+            ("GET", "/_sim/mutation"): lambda: {"mutations": self.mutations(), "log": self.mutation_log()},
             ("GET", "/_sim/info"): lambda: {
                 "url": self.url,
                 "client_id": self.client_id,
@@ -1005,6 +1387,19 @@ class HotjarSimulator:
             return self.set_faults(**kw)
         except (TypeError, ValueError) as e:
             raise _HTTPError(400, "bad_request", str(e)) from None
+
+    def _control_mutation(self, doc: dict) -> dict:
+        """``{}`` clears; ``{"add": true, ...}`` adds; else the kwargs of set_mutation."""
+        doc = dict(doc)
+        add = bool(doc.pop("add", False))
+        try:
+            if not doc:
+                self.clear_mutation()
+                return {"mutations": []}
+            stored = self.add_mutation(**doc) if add else self.set_mutation(**doc)
+        except (TypeError, ValueError, KeyError, IndexError) as e:
+            raise _HTTPError(400, "bad_request", str(e.args[0] if e.args else e)) from None
+        return {"mutations": self.mutations(), "set": stored}
 
     def _control_add(self, doc: dict) -> dict:
         try:

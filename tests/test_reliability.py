@@ -35,7 +35,7 @@ from collections import Counter
 
 import pytest
 
-from hotjar_simulator import HotjarSimulator, server
+from hotjar_simulator import DropConnection, HotjarSimulator, Reply, SimRequest
 from tap_hotjar.http.policy import DEFAULT as RETRIES
 from tests.conftest import TapRun
 from tests.expected import KEYS, expected_records, keyed
@@ -46,8 +46,6 @@ if t.TYPE_CHECKING:
 STREAMS = ("surveys", "survey_questions", "survey_responses", "survey_answers")
 ERROR_PREFIX = "tap-hotjar: error: "
 
-# The simulator's reply tuple: (status, body, headers).
-Reply = tuple[int, bytes, dict]
 Action = t.Callable[["FaultSimulator", str, tuple], Reply | None]
 
 
@@ -55,13 +53,15 @@ class FaultSimulator(HotjarSimulator):
     """The simulator plus request-numbered actions and per-survey faults.
 
     API requests (every ``/v1`` request, the token endpoint included) are numbered
-    from 1 since the last ``arm()``. Nothing of the simulator itself is changed.
+    from 1 since the last ``arm()``. Built on the simulator's public request hooks
+    (``set_request_hook``); nothing of the simulator itself is changed.
     """
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self.issued_tokens: list[str] = []
         self.arm()
+        self.set_request_hook(before=self._before, after=self._after)
 
     def arm(
         self,
@@ -97,22 +97,25 @@ class FaultSimulator(HotjarSimulator):
         with self._lock:
             return bool(self._ext_rejected)
 
-    def _api(self, h, t0, method, route, args, query, body):  # type: ignore[no-untyped-def]
-        key = (route, args, tuple(sorted((k, tuple(v)) for k, v in query.items())))
+    def _before(self, request: SimRequest) -> Reply | None:
+        route, args = request.route, request.args
         with self._lock:
             self._ext_n += 1
             action = self._ext_actions.pop(self._ext_n, None)
             survey_fault = self._ext_survey_fault
-            after_list = self._ext_after_list
         reply = None
         if action is not None:
             reply = action(self, route, args)
         if reply is None and survey_fault is not None and route == "responses" and args[1] == survey_fault[0]:
             reply = survey_fault[1](self, route, args)
-        if reply is None:
-            reply = super()._api(h, t0, method, route, args, query, body)
+        return reply
+
+    def _after(self, request: SimRequest, reply: Reply) -> None:
+        route = request.route
+        key = (route, request.args, tuple(sorted((k, tuple(v)) for k, v in request.query.items())))
         status, out, _headers = reply
         with self._lock:
+            after_list = self._ext_after_list
             if status == 403:
                 self._ext_rejected.add(key)
             else:
@@ -121,8 +124,7 @@ class FaultSimulator(HotjarSimulator):
                 with contextlib.suppress(ValueError):
                     self.issued_tokens.append(json.loads(out)["access_token"])
         if route == "surveys_list" and after_list is not None:
-            after_list(int(args[0]))
-        return reply
+            after_list(int(request.args[0]))
 
 
 def error_reply(status: int, retry_after: int | None = None) -> Action:
@@ -146,12 +148,8 @@ def garbled_reply(sim: FaultSimulator, route: str, args: tuple) -> Reply:
     return 200, b'{"next_cursor": null, "results": [{"id": "resp', {}
 
 
-# The simulator's own "drop the connection" signal, whichever name it has.
-_ABORT = getattr(server, "_AbortError", None) or getattr(server, "_Abort")  # noqa: B009
-
-
 def reset_connection(sim: FaultSimulator, route: str, args: tuple) -> Reply:
-    raise _ABORT  # the simulator drops the connection without an answer
+    raise DropConnection  # the simulator drops the connection without an answer
 
 
 def revoke(sim: FaultSimulator, route: str, args: tuple) -> None:

@@ -20,6 +20,7 @@ import requests
 from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 
 from tap_hotjar.errors import HotjarError, HotjarInterrupted, redact, remember_secret
+from tap_hotjar.http import policy
 from tap_hotjar.settings import DEBUG_ENV, ENV_CONFIG, ENV_PREFIX, TAP_NAME, check_state
 from tap_hotjar.streams import STREAM_NAMES
 from tap_hotjar.tap import CONFIG_CHECK, TapHotjar
@@ -212,8 +213,10 @@ def _message(exc: Exception) -> str:
     if isinstance(exc, requests.exceptions.RequestException):
         request = getattr(exc, "request", None)
         url = getattr(request, "url", None)
-        where = f" for {urllib.parse.urlsplit(url).path}" if isinstance(url, str) else ""
-        return f"gave up after repeated network failures{where}: {type(exc).__name__}: {_scrub(exc)}"
+        if not isinstance(url, str):
+            return f"gave up after repeated network failures: {policy.network_failure(exc, '?')}"
+        path = urllib.parse.urlsplit(url).path
+        return f"gave up after repeated network failures for {path}: {policy.network_failure(exc, url)}"
     return f"{type(exc).__name__}: {_scrub(exc)} (set {DEBUG_ENV}=1 for a traceback)"
 
 

@@ -16,7 +16,7 @@ from singer_sdk import typing as th
 from singer_sdk.plugin_base import JSONSchemaValidator  # validates and fills in defaults
 
 from tap_hotjar.errors import HotjarStateError
-from tap_hotjar.timestamps import is_timestamp
+from tap_hotjar.timestamps import is_start_date, is_timestamp
 
 if t.TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -165,7 +165,7 @@ def semantic_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     """What JSON Schema alone lets through: formats, and duplicates."""
     errors = []
     start_date = config.get("start_date")
-    if isinstance(start_date, str) and not is_timestamp(start_date):
+    if isinstance(start_date, str) and not is_start_date(start_date):
         errors.append(f"start_date must be an RFC 3339 date-time such as 2024-01-31T00:00:00Z, not {short(start_date)}")
     errors += api_url_errors(config.get("api_url"))
     site_ids = config.get("site_ids")

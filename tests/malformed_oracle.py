@@ -469,8 +469,10 @@ class Oracle:
                 same = (
                     block is not None
                     and position < len(self.truth.surveys[site_id])
-                    and item == self.truth.surveys[site_id][position]
-                    and served.pages.get((site_id, item.get("id"))) == self.truth.pages.get((site_id, item.get("id")))
+                    and _same(item, self.truth.surveys[site_id][position])
+                    and _same(
+                        served.pages.get((site_id, item.get("id"))), self.truth.pages.get((site_id, item.get("id")))
+                    )
                 )
                 if not same:
                     block = _survey_block(site_id, position, item, served)
@@ -482,6 +484,11 @@ class Oracle:
                 issues += block.issues
                 counts.update(block.counts)
         return Expected(records, bookmarks, issues, counts)
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal as JSON: Python's == takes 1 for true and 1.0 for 1, which the API's types tell apart."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
 def expect(served: Served) -> Expected:

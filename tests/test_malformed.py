@@ -53,6 +53,7 @@ from jsonschema import Draft7Validator, FormatChecker
 import tap_hotjar.cli
 import tap_hotjar.user_lookup.cli
 from hotjar_simulator import HotjarSimulator
+from tap_hotjar.http import policy
 from tests import fork_runner
 from tests.malformed_oracle import (
     KEYS,
@@ -655,7 +656,14 @@ def check(case: Case, run: fork_runner.Finished, sim: HotjarSimulator) -> Outcom
         if dupes:
             problem("duplicate-key", f"{stream}: {len(dupes)} keys emitted twice, e.g. {dupes[0]}")
     answers_by_response = collections.Counter(_key("survey_answers", r)[0] for r in records["survey_answers"])
+    # A run that fails stops inside a survey: the tap writes a survey's answers after a
+    # batch of its responses (once per survey, or per 1,000 responses), so responses of
+    # that survey may lack theirs. No STATE claims the survey (checked below): the next
+    # run reads it again, answers included.
+    stopped_in = failure["survey_id"] if failure is not None else None
     for response in records["survey_responses"]:
+        if stopped_in is not None and response.get("survey_id") == stopped_in:
+            continue
         given = response.get("answers")
         n = len(given) if isinstance(given, list) else 0
         rid = _key("survey_responses", response)[0]
@@ -838,7 +846,9 @@ def _check_warnings(
 ) -> None:
     messages = [_message_of(line) for line in stderr_lines]
     warnings = [text for level, text in messages if level == "WARNING"]
-    owed = 1 if issues else 0  # one malformed value, one warning (see malformed_oracle)
+    # One WARNING per record skipped or changed: a malformed question touches two, the
+    # survey record (its `questions` nulled) and the question record (skipped).
+    owed = len({(issue.stream, issue.needles, issue.position) for issue in issues})
     primary = sorted(issues, key=lambda i: i.kind != "skip")[0] if issues else None
     if primary is not None and not _issue_lines(primary, warnings):
         problem(
@@ -851,7 +861,7 @@ def _check_warnings(
     if len(matching) > owed:
         problem(
             "warning-repeated",
-            f"{len(matching)} WARNING lines for one malformed value: {_short(sorted(matching), 400)}",
+            f"{len(matching)} WARNING lines for {owed} record(s) changed or skipped: {_short(sorted(matching), 400)}",
         )
     summaries = [text for _, text in messages if "malformed" in text.lower()]
     page_retry = case.mutation["target"] == "page" or (case.mutation.get("transient") and not case.mutation.get("path"))
@@ -1137,6 +1147,7 @@ def test_the_fork_runner_sees_what_the_installed_executable_shows(tmp_path: Path
         if LOG_LINE.match(last):
             last = LOG_LINE.match(last).group(2)  # type: ignore[union-attr]
         last = re.sub(r'"pid":\d+', "", last)
+        last = re.sub(r"\d+\.\d+ per second", "", last)  # the rate of the final progress line varies
         return run.returncode, dict(records), states[-1] if states else None, last
 
     assert seen(forked) == seen(installed)
@@ -1156,7 +1167,7 @@ class LookupCase:
 
 
 _HTML = "<html><body><h1>Something went wrong</h1><p>nginx</p></body></html>"
-_RETRIES = 6  # tap_hotjar/user_lookup/client.py MAX_TRIES
+_RETRIES = policy.DEFAULT.max_tries  # the one retry policy hotjar-user-lookup shares with the tap
 LOOKUP_CASES = [
     # The first subject's request gets the odd answer once (the second gets the usual
     # 202), except "always": every answer is odd, the batch stops after the first.
@@ -1248,7 +1259,7 @@ def test_user_lookup_with_malformed_answers(lookup_sim: HotjarSimulator, tmp_pat
         if first.get("http_status") != case.final:
             problems.append(f"result log http_status {first.get('http_status')!r}, expected {case.final}")
         lines = [line for line in run.stdout.splitlines() if first.get("source", "\0") in line]
-        verdict = [line for line in lines if line.startswith(("accepted", "refused"))]
+        verdict = [line for line in lines if line.startswith(("accepted", "refused", "failed"))]
         if len(verdict) != 1:
             problems.append(f"{len(verdict)} result lines for the first subject, expected one: {verdict}")
         elif verdict[0].startswith("accepted") != first_ok:

@@ -500,7 +500,7 @@ def test_page_that_is_not_json_is_retried_and_loses_nothing(sim, tap):
     [
         (error_reply(503), ("HTTP 503",), RETRIES.max_tries),
         (garbled_reply, ("not valid JSON",), RETRIES.max_tries),
-        (reset_connection, ("ConnectionError",), RETRIES.max_tries),
+        (reset_connection, ("network failures", "connect"), RETRIES.max_tries),
         # 429s have a budget of their own: the API says how long to wait.
         (error_reply(429, retry_after=0), ("HTTP 429",), RETRIES.max_rate_limited_tries),
     ],

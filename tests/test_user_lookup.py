@@ -700,9 +700,9 @@ def test_retries_are_bounded_and_a_dead_api_stops_the_batch(
     out, err = capsys.readouterr()
     assert exit_info.value.code == 1
     assert settled(sim)["user_lookup"] == policy.DEFAULT.max_tries  # b: never sent
-    assert "Summary: 0 accepted, 1 refused, 0 skipped, 1 not sent." in out
+    assert "Summary: 0 accepted, 0 refused, 1 failed, 0 skipped, 1 not sent." in out
     assert f"gave up after {policy.DEFAULT.max_tries} attempts" in err.strip().splitlines()[-1]
-    assert [(e["status"], e["http_status"]) for e in read_log(log)] == [("refused", 502)]
+    assert [(e["status"], e["http_status"]) for e in read_log(log)] == [("failed", 502)]
 
     # The API is back: a rerun with the same log sends both (neither was accepted).
     sim.set_faults()

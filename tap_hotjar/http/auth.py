@@ -122,7 +122,7 @@ class HotjarAuthenticator(OAuthAuthenticator):
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            return policy.unreachable(type(exc).__name__), None
+            return policy.unreachable(exc, self.auth_endpoint), None
         answer = policy.classify(
             response.status_code, response.content, response.headers.get("Retry-After"), reauthorized=True
         )

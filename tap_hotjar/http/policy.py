@@ -14,7 +14,10 @@ import email.utils
 import enum
 import json
 import time
+import urllib.parse
 from http import HTTPStatus
+
+import requests
 
 MAX_DETAIL = 200
 
@@ -82,9 +85,27 @@ def classify(
     return Answer(Verdict.REFUSED, status, detail)
 
 
-def unreachable(reason: str) -> Answer:
-    """The verdict on a request that got no answer (connection refused or reset, timeout)."""
-    return Answer(Verdict.RETRY, None, f" ({reason})")
+def unreachable(exc: BaseException, url: str) -> Answer:
+    """The verdict on a request that got no (complete) answer: refused, reset, timed out."""
+    return Answer(Verdict.RETRY, None, f" ({network_failure(exc, url)})")
+
+
+def network_failure(exc: BaseException, url: str) -> str:
+    """What went wrong on the network, in words (no exception class names)."""
+    host = urllib.parse.urlsplit(url).netloc or url
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"could not connect to {host} within {DEFAULT.connect_timeout:g} s"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return f"no answer from {host} within {DEFAULT.read_timeout:g} s"
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+        return f"the connection to {host} broke in the middle of the answer"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"the TLS handshake with {host} failed"
+    if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
+        if "RemoteDisconnected" in str(exc) or "Connection aborted" in str(exc):
+            return f"{host} closed the connection without answering"
+        return f"could not connect to {host}"
+    return f"the request to {host} failed"
 
 
 def broken_body(status: int, problem: str) -> Answer:

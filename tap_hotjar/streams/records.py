@@ -203,12 +203,19 @@ class Conformer:
             "properties": {k: v for k, v in schema["properties"].items() if k not in added},
             "required": [k for k in schema.get("required", ()) if k not in added],
         }
+        # An essential string (a key) must not be empty either.
+        for (name,) in (path for path in essential if len(path) == 1):
+            if "string" in _types(item_schema["properties"].get(name, {})):
+                item_schema["properties"][name] = {**item_schema["properties"][name], "minLength": 1}
         if conformed_by_stream:
             item_schema = _replaced(item_schema, conformed_by_stream, ANY_JSON)
         self.fast_type = validation_type(item_schema, "Item")
 
     def conform(self, record: dict[str, t.Any]) -> Verdict:
         """The record made to fit the schema by the rule (changed in place)."""
+        for path in self._essential:
+            if len(path) == 1 and record.get(path[0]) == "":
+                return Verdict(None, f"{field_name(path)} is an empty string", [])
         nulled: list[str] = []
         done: list[Path] = []  # paths conformed or nulled: problems inside them are gone
         for problem in list(problems(record, self.schema)):
@@ -269,7 +276,8 @@ def validation_type(schema: Mapping[str, t.Any], name: str) -> t.Any:
         if kind == "null":
             options.append(None)
         elif kind == "string":
-            options.append(str)
+            min_length = schema.get("minLength")
+            options.append(t.Annotated[str, msgspec.Meta(min_length=min_length)] if min_length else str)
         elif kind == "boolean":
             options.append(bool)
         elif kind == "integer":
@@ -317,18 +325,10 @@ class Malformed:
     def summary(self) -> None:
         if not self.skipped and not self.nulled:
             return
-        skipped, nulled = sum(self.skipped.values()), sum(self.nulled.values())
         self._logger.warning(
-            "Malformed data from the Hotjar API: %d record(s) skipped%s, %d record(s) with values set to null%s "
-            "(see the warnings above)",
-            skipped,
-            _per_stream(self.skipped),
-            nulled,
-            _per_stream(self.nulled),
+            "Malformed data from the Hotjar API: %d record(s) skipped and %d record(s) with values set to null, "
+            "in %s; see the warnings above",
+            sum(self.skipped.values()),
+            sum(self.nulled.values()),
+            ", ".join(sorted({*self.skipped, *self.nulled})),
         )
-
-
-def _per_stream(counts: collections.Counter[str]) -> str:
-    if not counts:
-        return ""
-    return " (" + ", ".join(f"{stream}: {n}" for stream, n in sorted(counts.items())) + ")"

@@ -16,7 +16,7 @@ from tap_hotjar.streams.base import SCHEMAS, HotjarStream, NotFoundError, Run, R
 from tap_hotjar.streams.handoff import HeldAnswers
 from tap_hotjar.streams.records import Conformer, as_text, json_kind
 from tap_hotjar.streams.surveys import SurveysStream
-from tap_hotjar.timestamps import normalize_timestamp
+from tap_hotjar.timestamps import normalize_start_date, normalize_timestamp
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -113,7 +113,7 @@ class SurveyResponsesStream(HotjarStream):
         if bookmark is not None:  # the state was checked when it was loaded
             candidates.append(normalize_timestamp(str(bookmark)))
         if start_date := self.config.get("start_date"):
-            candidates.append(normalize_timestamp(start_date))
+            candidates.append(normalize_start_date(start_date))
         return max(candidates) if candidates else None
 
     # The SDK's thread.
@@ -177,8 +177,12 @@ class SurveyResponsesStream(HotjarStream):
                 continue  # older than the bookmark or start_date
             which = f"response {_id_of(row, number, index)} of survey {survey_id!r} (site {site_id})"
             if created is None:
-                why = f"created_time is {json_kind(row.get('created_time'), missing='created_time' not in row)}"
-                self.run.malformed.skip(self.name, which, f"{why}, not an RFC 3339 date-time")
+                if _id_of(row, number, index).startswith("#"):
+                    why = f"id is {json_kind(row.get('id'), missing='id' not in row)}"
+                else:
+                    kind = json_kind(row.get("created_time"), missing="created_time" not in row)
+                    why = f"created_time is {kind}, not an RFC 3339 date-time"
+                self.run.malformed.skip(self.name, f"{which} (and its answers)", why)
                 continue
             row["created_time"] = created
             row["site_id"] = site_id
@@ -261,9 +265,10 @@ def _instant(value: object) -> str | None:
 
 
 def _id_of(row: dict[str, t.Any], page: int, index: int) -> str:
+    """The response's id for a message, or its place on the page when it has no usable one."""
     value = row.get("id")
-    if isinstance(value, str) and value:
-        return repr(value)
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != "":
+        return repr(str(value))
     return f"#{index + 1} on page {page}"
 
 

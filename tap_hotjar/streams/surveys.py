@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import typing as t
 
 from singer_sdk.schema.source import StreamSchema
@@ -33,6 +34,9 @@ class SurveysStream(HotjarStream):
         super().__init__(tap, run=run)
         self._conformer = Conformer(self.schema, essential=frozenset({("id",)}), added=frozenset({"site_id"}))
         self._listings: dict[int, list[dict[str, t.Any]]] | None = None
+        # Each listed survey's questions as the API sent them, for survey_questions and
+        # survey_answers: the survey record's own `questions` may have been nulled.
+        self._questions: dict[tuple[int, str], list[t.Any]] = {}
 
     @property
     @override
@@ -63,10 +67,14 @@ class SurveysStream(HotjarStream):
         dry_run = self.ABORT_AT_RECORD_COUNT is not None  # --test reads one record per stream
         try:
             for position, item in enumerate(self.request_records({"site_id": site_id})):
+                # The question records are checked on their own: the survey record's
+                # conformance must not change (null) values they still need to judge.
+                questions = copy.deepcopy(item.get("questions"))
                 survey = self._conform({**item, "site_id": site_id}, site_id, position)
                 if survey is None:
                     continue
                 surveys.append(survey)
+                self._questions[(site_id, survey["id"])] = questions if isinstance(questions, list) else []
                 if not dry_run:
                     read_ahead.schedule((site_id, survey["id"]), survey_context(site_id, survey["id"]))
         except NotFoundError:
@@ -90,8 +98,7 @@ class SurveysStream(HotjarStream):
 
     @override
     def generate_child_contexts(self, record: Record, context: Context | None) -> Iterable[Context | None]:
-        questions = record.get("questions")
-        self.run.handoff.begin_survey(record["id"], questions if isinstance(questions, list) else [])
+        self.run.handoff.begin_survey(record["id"], self._questions.pop((record["site_id"], record["id"]), []))
         self.run.progress.surveys_started += 1
         yield survey_context(record["site_id"], record["id"])
 

@@ -14,6 +14,7 @@ deletion that was not confirmed).
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import datetime
 import json
@@ -506,7 +507,7 @@ def _send_all(
     from tap_hotjar.user_lookup.client import HotjarError  # noqa: PLC0415 - loaded by now
 
     _announce(console, len(subjects), config, delete=delete)
-    accepted = refused = 0
+    done: collections.Counter[str] = collections.Counter()
     stopped: str | None = None
     try:
         for subject in subjects:
@@ -515,11 +516,9 @@ def _send_all(
             except HotjarError as exc:
                 stopped = str(exc)
                 break
-            accepted += outcome.accepted
-            refused += not outcome.accepted
-            word = "accepted" if outcome.accepted else "refused "
+            done[outcome.status] += 1
             what = "deletion" if delete else "lookup"
-            console.out(f"{word}  {what}  {subject.source}: {subject.describe()}  ({outcome.reason})")
+            console.out(f"{outcome.status:<8}  {what}  {subject.source}: {subject.describe()}  ({outcome.reason})")
             if log:
                 log.write(
                     {
@@ -529,7 +528,7 @@ def _send_all(
                         "source": subject.source,
                         "organization_id": config.organization_id,
                         "delete": delete,
-                        "status": "accepted" if outcome.accepted else "refused",
+                        "status": outcome.status,
                         "http_status": outcome.http_status,
                         "reason": console.redact(outcome.reason),
                     }
@@ -539,9 +538,11 @@ def _send_all(
                 break
     except KeyboardInterrupt:
         stopped = "interrupted"
-    not_sent = len(subjects) - accepted - refused
-    summary = f"Summary: {accepted} accepted, {refused} refused, {skipped} skipped"
-    console.out(summary + (f", {not_sent} not sent." if not_sent else "."))
+    accepted, refused, failed = done["accepted"], done["refused"], done["failed"]
+    not_sent = len(subjects) - accepted - refused - failed
+    # "failed": Hotjar never answered usably (it may even have processed the request).
+    summary = f"Summary: {accepted} accepted, {refused} refused" + (f", {failed} failed" if failed else "")
+    console.out(summary + f", {skipped} skipped" + (f", {not_sent} not sent." if not_sent else "."))
     if stopped:
         console.error(f"{stopped}; {not_sent} subject(s) not sent (rerun with the same --log to resume)")
         return EXIT_INTERRUPTED if stopped == "interrupted" else EXIT_FAILED

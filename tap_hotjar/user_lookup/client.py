@@ -28,13 +28,17 @@ __all__ = ["CONTENT_TYPE", "HotjarError", "Outcome", "UserLookupClient", "user_a
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """What Hotjar answered for one subject."""
+    """What became of one subject: accepted or refused by Hotjar, or failed (no usable answer)."""
 
-    accepted: bool
+    status: t.Literal["accepted", "refused", "failed"]
     http_status: int | None
     reason: str
     # The API key or the connection is unusable: stop the batch after this subject.
     stop: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"
 
 
 class UserLookupClient:
@@ -89,7 +93,7 @@ class UserLookupClient:
         while True:
             answer = self._send_once(subject, delete=delete, reauthorized=retries.reauthorized)
             if answer.verdict is policy.Verdict.OK:
-                return Outcome(True, answer.status, _status_text(answer))
+                return Outcome("accepted", answer.status, _status_text(answer))
             if answer.verdict is policy.Verdict.DENIED:
                 cause = (
                     "no bearer token was accepted"
@@ -100,14 +104,15 @@ class UserLookupClient:
                     False, answer.status, f"{_status_text(answer)} even with a new token: {cause}", stop=True
                 )
             if answer.verdict in {policy.Verdict.NOT_FOUND, policy.Verdict.REFUSED}:
-                return Outcome(False, answer.status, _status_text(answer))  # this subject only
+                return Outcome("refused", answer.status, _status_text(answer))  # this subject only
             wait = retries.next_wait(answer)
             if answer.verdict is policy.Verdict.REAUTH:
                 self.connection.authenticator.invalidate()
                 continue
             if wait is None:
+                # Hotjar never said no: the request may even have been processed.
                 reason = f"{_status_text(answer)}; gave up after {retries.attempts} attempts"
-                return Outcome(False, answer.status, reason, stop=True)
+                return Outcome("failed", answer.status, reason, stop=True)
             self._notify(f"attempt {retries.attempts} failed: {_status_text(answer)}; retrying in {wait:.1f} s")
             self._sleep(wait)
 
@@ -117,7 +122,7 @@ class UserLookupClient:
         try:
             response = self.connection.session.send(prepared, timeout=policy.DEFAULT.timeout, allow_redirects=False)
         except requests.RequestException as exc:  # connection, timeout, a broken answer
-            return policy.unreachable(f"could not reach {self.api_url}: {type(exc).__name__}")
+            return policy.unreachable(exc, self.url)
         return policy.classify(
             response.status_code, response.content, response.headers.get("Retry-After"), reauthorized=reauthorized
         )

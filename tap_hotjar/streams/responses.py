@@ -221,7 +221,7 @@ class SurveyResponsesStream(HotjarStream):
 
 
 class SurveyAnswersStream(RunStream):
-    """One record per element of a response's `answers`, a page of responses at a time: no request."""
+    """One record per element of a response's `answers`, written after a batch of its responses: no request."""
 
     name = "survey_answers"
     parent_stream_type = SurveyResponsesStream

@@ -9,6 +9,8 @@ simulator, and its own warehouse (a PostgreSQL schema or a DuckDB file).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -56,8 +58,25 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
+@contextlib.contextmanager
+def install_lock() -> t.Iterator[None]:
+    """One installer at a time: test files run in parallel (pytest-xdist) share .meltano/."""
+    (REPO_ROOT / ".meltano").mkdir(exist_ok=True)
+    with open(REPO_ROOT / ".meltano" / "tests-install.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def ensure_meltano() -> Path:
     """Install Meltano (once) the way scripts/demo.sh does; return its executable."""
+    with install_lock():
+        return _ensure_meltano()
+
+
+def _ensure_meltano() -> Path:
     proc = subprocess.run(
         ["bash", "-c", f'source "{MELTANO_ENV_SCRIPT}" >&2 && command -v meltano'],
         capture_output=True,
@@ -97,9 +116,13 @@ def install_plugins(meltano: Path, plugins: list[str], workdir: Path) -> None:
         "dbt-duckdb": REPO_ROOT / ".meltano/utilities/dbt-duckdb/venv",
         "dbt-postgres": REPO_ROOT / ".meltano/utilities/dbt-postgres/venv",
     }
-    missing = [p for p in plugins if not (venv_dirs[p] / "bin").is_dir()]
-    if not missing:
-        return
+    with install_lock():
+        missing = [p for p in plugins if not (venv_dirs[p] / "bin").is_dir()]
+        if missing:
+            _install(meltano, missing, workdir)
+
+
+def _install(meltano: Path, missing: list[str], workdir: Path) -> None:
     proc = subprocess.run(
         [str(meltano), "install", *missing],
         cwd=REPO_ROOT,

@@ -10,8 +10,6 @@ what the files announced so far hold; the tap adds three things the SDK leaves o
 - singer-sdk writes batch files straight from the records, without the catalog's
   property selection, stream maps or flattening: a config that asks for both is
   refused, rather than loading what the user deselected or meant to hash.
-- Top-level fields the schema does not declare are dropped here, as the SDK's
-  record path drops them for RECORD messages.
 """
 
 from __future__ import annotations
@@ -115,10 +113,3 @@ def unsafe_with_batches(config: Mapping[str, t.Any], streams: Iterable[Stream]) 
         "batch_config cannot be combined with " + "; ".join(problems) + ": singer-sdk writes batch files "
         "without applying them. Use RECORD messages (no batch_config) for this pipeline"
     ]
-
-
-def declared_only(record: dict[str, t.Any], properties: Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """The record without top-level fields the schema does not declare."""
-    if all(key in properties for key in record):
-        return record
-    return {key: value for key, value in record.items() if key in properties}

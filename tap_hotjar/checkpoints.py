@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.singerlib.encoding.simple import RecordMessage
 from typing_extensions import override
 
 if t.TYPE_CHECKING:
@@ -31,7 +32,12 @@ _encode = msgspec.json.Encoder().encode
 
 
 class CountingWriter(MsgSpecWriter):
-    """singer-sdk's msgspec writer, counting the bytes it writes (and the batch files it announces)."""
+    """singer-sdk's msgspec writer, counting the bytes it writes (and the batch files it announces).
+
+    Messages are flushed to the target with each STATE message (and when the output
+    buffer is full, and at exit), not one by one as singer-sdk does: a write system call
+    per record was 8% of the tap's CPU, and a target commits what precedes a STATE.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -39,14 +45,15 @@ class CountingWriter(MsgSpecWriter):
 
     @override
     def write_message(self, message: Message) -> None:
-        self.write_line(self.format_message(message))
+        self.write_line(self.format_message(message), flush=not isinstance(message, RecordMessage))
         # A BATCH message stands for the records in its files: count them as output.
         for url in getattr(message, "manifest", None) or ():
             self.bytes_written += _local_size(url)
 
-    def write_line(self, data: bytes | bytearray) -> None:
+    def write_line(self, data: bytes | bytearray, *, flush: bool = True) -> None:
         sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+        if flush:
+            sys.stdout.buffer.flush()
         self.bytes_written += len(data)
 
 

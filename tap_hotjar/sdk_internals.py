@@ -100,9 +100,19 @@ class IndexedStateManager(StreamStateManager):
         super().__init__(**kwargs)
         self._index: dict[tuple, dict] = {}
         self._indexed: list[dict] | None = None
+        # The SDK asks for the same partition once per record, with the same context.
+        self._last: tuple[Context, dict] | None = None
 
     @override
     def get_context_state(self, context: Context | None) -> dict:
+        last = self._last
+        if last is not None and context is last[0] and self.stream_state.get("partitions") is self._indexed:
+            return last[1]
+        found = self._find(context)
+        self._last = (context, found) if context is not None else None
+        return found
+
+    def _find(self, context: Context | None) -> dict:
         partition = self.get_state_partition_context(context)
         if not partition:
             return self.stream_state
@@ -121,7 +131,10 @@ class IndexedStateManager(StreamStateManager):
 
 
 def _key(context: t.Mapping[str, t.Any]) -> tuple:
-    return tuple(sorted((k, repr(v)) for k, v in context.items()))
+    try:
+        return tuple(sorted(context.items()))
+    except TypeError:  # a value that does not compare or hash: its text does
+        return tuple(sorted((k, repr(v)) for k, v in context.items()))
 
 
 def indexed_state_manager(stream: Stream) -> StreamStateManager:

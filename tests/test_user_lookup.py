@@ -710,3 +710,20 @@ def test_retries_are_bounded_and_a_dead_api_stops_the_batch(
         user_lookup.main(["--config", str(config), "--file", str(subjects), "--log", str(log)])
     assert exit_info.value.code == 0
     assert [b["data_subject_email"] for b in bodies(sim)] == ["a@example.com", "b@example.com"]
+
+
+def test_a_persistent_403_refuses_the_subject_once_renewed_and_stops_the_batch(sim, config, tmp_path):
+    subjects = tmp_path / "subjects.csv"
+    subjects.write_text("email\na@example.com\nb@example.com\n")
+    log = tmp_path / "results.jsonl"
+    sim.set_mutation(
+        target="user_lookup", op="reply", status=403, body='{"code": "forbidden", "msg": "no"}', transient=False
+    )
+
+    result = run("--config", config, "--file", subjects, "--log", log)
+
+    assert result.returncode == 1
+    assert settled(sim)["token"] == 2  # one new token, then the refusal stands
+    assert "refused   lookup" in result.stdout and "even with a new token" in result.stdout
+    assert "Summary: 0 accepted, 1 refused, 0 skipped, 1 not sent." in result.stdout
+    assert [(e["status"], e["http_status"]) for e in read_log(log)] == [("refused", 403)]

@@ -16,6 +16,9 @@ import importlib.metadata
 from tap_hotjar.http.auth import HotjarAuthenticator
 from tap_hotjar.http.pacing import REQUESTS_PER_SECOND, LatencyMeter, PacedSession, Pacer
 
+# Connections kept alive per session: one per read-ahead thread at most (streams/read_ahead.py).
+POOL_SIZE = 66
+
 
 def user_agent(product: str) -> str:
     """`product/version (tap-hotjar)`, so that Hotjar can tell our requests apart."""
@@ -41,7 +44,7 @@ class HotjarConnection:
         self.api_url = api_url.rstrip("/")
         self.pacer = Pacer(rate)
         self.latency = LatencyMeter()
-        self.session = PacedSession(self.pacer, self.latency, user_agent(product))
+        self.session = PacedSession(self.pacer, self.latency, user_agent(product), POOL_SIZE)
         # The token request has a session of its own (the same pacer): singer-sdk makes
         # the authenticator the default auth of the session its streams use.
         self.authenticator = HotjarAuthenticator(

@@ -16,6 +16,9 @@ import time
 import typing as t
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from requests.utils import select_proxy
 
 # 49/s: one slot every 20.4 ms, so that no one-second window at the server holds more
 # than 50 arrivals even when network jitter squeezes two neighbours together by up to
@@ -84,19 +87,66 @@ class LatencyMeter:
         return self._estimate or 0.0
 
 
-class PacedSession(requests.Session):
-    """A requests session whose every request first takes a slot from the run's pacer."""
+class _PacedConnection:
+    """urllib3 connection mixin: take the pacer's slot right before the request's bytes go out.
 
-    def __init__(self, pacer: Pacer, latency: LatencyMeter, user_agent: str | None = None) -> None:
+    Pacing in `Session.send` leaves a stretch of Python between the slot and the wire
+    (requests' adapter, urllib3's pool) where a thread can wait for the GIL while the
+    SDK's thread writes records; requests that left their slots in order then reach the
+    server bunched. Here the slot is taken in the last Python call before `sendall`.
+    """
+
+    pacer: Pacer
+
+    def request(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        self.pacer.acquire()
+        return super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class PacedAdapter(HTTPAdapter):
+    """requests' adapter whose direct connections are paced (see `_PacedConnection`).
+
+    Through a proxy, the slot is taken in `send` instead: proxy managers build their own
+    pools (and SOCKS ones other connection classes), which are left as they are.
+    """
+
+    def __init__(self, pacer: Pacer, pool_size: int) -> None:
+        self.pacer = pacer
+        http = type("PacedHTTPConnection", (_PacedConnection, urllib3.connection.HTTPConnection), {"pacer": pacer})
+        https = type("PacedHTTPSConnection", (_PacedConnection, urllib3.connection.HTTPSConnection), {"pacer": pacer})
+        self._pools = {
+            "http": type("PacedHTTPConnectionPool", (urllib3.HTTPConnectionPool,), {"ConnectionCls": http}),
+            "https": type("PacedHTTPSConnectionPool", (urllib3.HTTPSConnectionPool,), {"ConnectionCls": https}),
+        }
+        # As many kept-alive connections as read-ahead threads: fewer would be closed
+        # and opened again for every request (and urllib3 warns about each).
+        super().__init__(pool_connections=2, pool_maxsize=pool_size)
+
+    def init_poolmanager(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self._pools
+
+    def send(self, request: requests.PreparedRequest, *args: t.Any, **kwargs: t.Any) -> requests.Response:
+        if select_proxy(request.url or "", kwargs.get("proxies") or {}):
+            self.pacer.acquire()
+        return super().send(request, *args, **kwargs)
+
+
+class PacedSession(requests.Session):
+    """A requests session whose every request takes a slot from the run's pacer."""
+
+    def __init__(self, pacer: Pacer, latency: LatencyMeter, user_agent: str | None = None, pool_size: int = 10) -> None:
         super().__init__()
         self.pacer = pacer
         self.latency = latency
         self.requests = 0
+        adapter = PacedAdapter(pacer, pool_size)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
         if user_agent:
             self.headers["User-Agent"] = user_agent
 
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:  # type: ignore[override]
-        self.pacer.acquire()
         self.requests += 1  # an approximate count under threads is fine: it is only reported
         response = super().send(request, **kwargs)
         self.latency.observe(response.elapsed.total_seconds())

@@ -14,8 +14,12 @@ rate x latency requests must be under way), between MIN_WORKERS and MAX_WORKERS.
 
 Memory is bounded whatever the size of the account: pages wait as raw bytes (a
 fraction of their parsed size; the SDK's thread decodes them when it emits them), at
-most CURRENT_BYTES for the survey being emitted and BUFFERED_BYTES for all the others
-together; a page always fits when nothing of its survey is waiting.
+most CURRENT_BYTES for the survey being emitted and, for all the others together, a
+buffer that grows with latency (BUFFER_BYTES_PER_SECOND_OF_LATENCY, between
+MIN_BUFFERED_BYTES and MAX_BUFFERED_BYTES): on a fast network the SDK's thread, not the
+network, sets the pace, and a deeper buffer would only hold memory; under latency the
+buffer is what lets many surveys' chains run at once. A page always fits when nothing
+of its survey is waiting.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ MAX_WORKERS = 64
 # Requests in flight per (request per second x second of latency): a margin over
 # Little's law for the time a worker spends waiting for a slot or for buffer room.
 CONCURRENCY_MARGIN = 1.5
-CURRENT_BYTES = 4 << 20
-BUFFERED_BYTES = 48 << 20
+CURRENT_BYTES = 1 << 20
+MIN_BUFFERED_BYTES = 3 << 20
+MAX_BUFFERED_BYTES = 48 << 20
+BUFFER_BYTES_PER_SECOND_OF_LATENCY = 80 << 20
 _DONE = object()
 
 
@@ -89,6 +95,11 @@ class ReadAhead:
     def bind(self, reader: PageReader) -> None:
         """The page reader: the stream whose pages these are."""
         self._reader = reader
+
+    @property
+    def buffered_bytes_allowed(self) -> int:
+        wanted = int(BUFFER_BYTES_PER_SECOND_OF_LATENCY * self._latency.seconds)
+        return max(MIN_BUFFERED_BYTES, min(MAX_BUFFERED_BYTES, wanted))
 
     @property
     def workers_wanted(self) -> int:
@@ -164,7 +175,7 @@ class ReadAhead:
             return True  # one page always fits: a survey never waits on itself
         if job.current:
             return job.buffered < CURRENT_BYTES
-        return self._buffered < BUFFERED_BYTES
+        return self._buffered < self.buffered_bytes_allowed
 
     def _put(self, job: _Job, item: object, *, is_page: bool) -> bool:
         """Hand an item to the consumer; False once the consumer gave up on the survey."""

@@ -172,6 +172,20 @@ def _lossless(value: object, schema: Mapping[str, t.Any]) -> object:
     return value
 
 
+def drop_undeclared(record: dict[str, t.Any], properties: Mapping[str, t.Any]) -> set[str]:
+    """Remove top-level fields the schema does not declare (in place: the record stays the
+    same object, which the responses stream recognises); the names removed.
+
+    Undeclared nested fields are kept: they travel inside a JSON value.
+    """
+    if record.keys() <= properties.keys():
+        return set()
+    dropped = record.keys() - properties.keys()
+    for name in dropped:
+        del record[name]
+    return dropped
+
+
 class Verdict(t.NamedTuple):
     """What became of a record: kept (maybe changed) or skipped, and why."""
 
@@ -214,7 +228,7 @@ class Conformer:
     def conform(self, record: dict[str, t.Any]) -> Verdict:
         """The record made to fit the schema by the rule (changed in place)."""
         for path in self._essential:
-            if len(path) == 1 and record.get(path[0]) == "":
+            if len(path) == 1 and record.get(str(path[0])) == "":
                 return Verdict(None, f"{field_name(path)} is an empty string", [])
         nulled: list[str] = []
         done: list[Path] = []  # paths conformed or nulled: problems inside them are gone

@@ -100,9 +100,8 @@ class UserLookupClient:
                     if answer.status == HTTPStatus.UNAUTHORIZED
                     else "the API key is not valid for this organization or lacks the User Lookup permission"
                 )
-                return Outcome(
-                    False, answer.status, f"{_status_text(answer)} even with a new token: {cause}", stop=True
-                )
+                reason = f"{_status_text(answer)} even with a new token: {cause}"
+                return Outcome("refused", answer.status, reason, stop=True)
             if answer.verdict in {policy.Verdict.NOT_FOUND, policy.Verdict.REFUSED}:
                 return Outcome("refused", answer.status, _status_text(answer))  # this subject only
             wait = retries.next_wait(answer)

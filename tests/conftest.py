@@ -117,3 +117,4 @@ def shared_sim():
     """Read-only use only: one simulator for a whole test module."""
     with HotjarSimulator(seed=11, sites=2, surveys_per_site=3, responses_per_survey=(0, 160)) as sim:
         yield sim
+

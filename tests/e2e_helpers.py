@@ -59,15 +59,26 @@ def in_ci() -> bool:
 
 
 @contextlib.contextmanager
-def install_lock() -> t.Iterator[None]:
-    """One installer at a time: test files run in parallel (pytest-xdist) share .meltano/."""
+def _project_lock(name: str) -> t.Iterator[None]:
     (REPO_ROOT / ".meltano").mkdir(exist_ok=True)
-    with open(REPO_ROOT / ".meltano" / "tests-install.lock", "w") as handle:
+    with open(REPO_ROOT / ".meltano" / f"tests-{name}.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def install_lock() -> t.ContextManager[None]:
+    """One installer at a time: test files run in parallel (pytest-xdist) share .meltano/."""
+    return _project_lock("install")
+
+
+def run_lock() -> t.ContextManager[None]:
+    """One `meltano run` at a time: Meltano keeps a plugin's run files (config, catalog,
+    state) in .meltano/run/<plugin>/, so two runs of one extractor at once in one project
+    overwrite each other's. Test files that run Meltano may run side by side (xdist)."""
+    return _project_lock("run")
 
 
 def ensure_meltano() -> Path:
@@ -173,7 +184,7 @@ class Pipeline:
         """`meltano run BLOCKS...`; returns the combined log, fails with its tail."""
         log_path = self.workdir / f"run-{len(self.runs) + 1}.log"
         start = time.monotonic()
-        with log_path.open("w") as log:
+        with run_lock(), log_path.open("w") as log:
             proc = subprocess.run(
                 self.meltano_cmd("run", *blocks),
                 cwd=REPO_ROOT,

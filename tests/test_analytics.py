@@ -51,6 +51,7 @@ from tests.e2e_helpers import (
     ensure_meltano,
     in_ci,
     install_plugins,
+    run_lock,
 )
 
 if TYPE_CHECKING:
@@ -238,14 +239,15 @@ def duckdb_scenario(meltano: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
         # The identity attribute is a setting: customer_type groups many responses
         # (and Hotjar users) per "user", which user_id in the simulator's data does not.
-        subprocess.run(
-            pipeline.meltano_cmd("invoke", "dbt-duckdb:run", "--select", "hotjar__respondents"),
-            cwd=REPO_ROOT,
-            env={**pipeline.env(), "DBT_DUCKDB_IDENTITY_ATTRIBUTE": REGROUP_ATTRIBUTE},
-            capture_output=True,
-            timeout=PIPELINE_TIMEOUT_S,
-            check=True,
-        )
+        with run_lock():
+            subprocess.run(
+                pipeline.meltano_cmd("invoke", "dbt-duckdb:run", "--select", "hotjar__respondents"),
+                cwd=REPO_ROOT,
+                env={**pipeline.env(), "DBT_DUCKDB_IDENTITY_ATTRIBUTE": REGROUP_ATTRIBUTE},
+                capture_output=True,
+                timeout=PIPELINE_TIMEOUT_S,
+                check=True,
+            )
         rows, _, _ = read()
         truth = compute_marts(sim, identity_attribute=REGROUP_ATTRIBUTE, empty_text_is_null=True)
         regrouped = _to_marts({"hotjar__respondents": rows["hotjar__respondents"]})

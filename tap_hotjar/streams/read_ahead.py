@@ -89,6 +89,7 @@ class ReadAhead:
         self._threads: list[threading.Thread] = []
         self._cond = threading.Condition()
         self._buffered = 0  # bytes waiting in jobs that are not current
+        self._starving = False  # the SDK is waiting for a page of the current survey
         self._spawn_lock = threading.Lock()
         self.peak_workers = 0
 
@@ -148,7 +149,11 @@ class ReadAhead:
             while True:
                 with self._cond:
                     while not job.items:
+                        # The SDK waits on this survey: the threads reading later ones
+                        # hold back, leaving every request slot to its reader.
+                        self._starving = True
                         self._cond.wait()
+                    self._starving = False
                     item = job.items.popleft()
                     job.buffered -= _size(item)
                     self._cond.notify_all()
@@ -161,6 +166,7 @@ class ReadAhead:
             with self._cond:
                 job.cancelled = True
                 job.items.clear()
+                self._starving = False
                 self._cond.notify_all()
 
     def _cancel(self, job: _Job) -> None:
@@ -171,11 +177,12 @@ class ReadAhead:
         self._cond.notify_all()
 
     def _has_room(self, job: _Job) -> bool:
-        if not job.items:
-            return True  # one page always fits: a survey never waits on itself
         if job.current:
-            return job.buffered < CURRENT_BYTES
-        return self._buffered < self.buffered_bytes_allowed
+            return not job.items or job.buffered < CURRENT_BYTES
+        if self._starving:
+            return False
+        # One page always fits: a survey never waits on itself alone.
+        return not job.items or self._buffered < self.buffered_bytes_allowed
 
     def _put(self, job: _Job, item: object, *, is_page: bool) -> bool:
         """Hand an item to the consumer; False once the consumer gave up on the survey."""

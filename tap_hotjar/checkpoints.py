@@ -50,6 +50,13 @@ class CountingWriter(MsgSpecWriter):
         for url in getattr(message, "manifest", None) or ():
             self.bytes_written += _local_size(url)
 
+    def write_batch(self, stream: str, encoding: t.Mapping[str, t.Any], manifest: list[str]) -> None:
+        """A BATCH message as singer-sdk writes it (for files the tap announces itself, batches.py)."""
+        message = {"type": "BATCH", "stream": stream, "encoding": dict(encoding), "manifest": manifest}
+        self.write_line(_encode(message) + b"\n")
+        for url in manifest:
+            self.bytes_written += _local_size(url)
+
     def write_line(self, data: bytes | bytearray, *, flush: bool = True) -> None:
         sys.stdout.buffer.write(data)
         if flush:

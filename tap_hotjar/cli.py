@@ -19,18 +19,16 @@ import click
 import requests
 from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 
-from tap_hotjar.errors import HotjarError, HotjarInterrupted, redact, remember_secret
+from tap_hotjar.errors import EXIT_FAILED, EXIT_INTERRUPTED, HotjarError, HotjarInterrupted, redact, remember_secret
 from tap_hotjar.http import policy
 from tap_hotjar.settings import DEBUG_ENV, ENV_CONFIG, ENV_PREFIX, TAP_NAME, check_state
 from tap_hotjar.streams import STREAM_NAMES
 from tap_hotjar.tap import CONFIG_CHECK, TapHotjar
 
-EXIT_FAILURE = 1
-EXIT_INTERRUPTED = 130
 CLOSED_OUTPUT = "the output was closed before the sync finished (the target stopped reading)"
 
 
-def _fail(message: str, code: int = EXIT_FAILURE) -> t.NoReturn:
+def _fail(message: str, code: int = EXIT_FAILED) -> t.NoReturn:
     _silence_logging()
     try:
         sys.stdout.flush()

@@ -10,6 +10,10 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
 MASK = "********"
+# Exit statuses of both commands (tap-hotjar, hotjar-user-lookup).
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130  # interrupted without a signal number to report (KeyboardInterrupt)
 # Masking a very short "secret" would garble every message and hide nothing.
 MIN_SECRET_TO_MASK = 4
 

@@ -18,6 +18,9 @@ so that a new singer-sdk release is checked here and nowhere else.
    child partition (every survey, every page of answers).
 6. `discard_progress`: a survey that could not be read to its stop point (deleted
    mid-read) must not get a bookmark; the SDK promotes whatever progress it saw.
+8. `batch_records`: singer-sdk batches each sync of a stream on its own, so the tap
+   overrides `get_batches` (a documented hook) to write to files shared by every sync;
+   the records come from where the SDK's own `get_batches` takes them.
 7. `quiet_unsorted_warning`: the SDK warns once per partition that an unsorted stream
    "is not resumable"; it is resumable here by design (a survey's bookmark moves only
    when the survey is read to its stop point), and thousands of such warnings drown
@@ -169,6 +172,14 @@ class SchemaOnce:
 def discard_progress(stream: Stream, context: Context) -> None:
     """Forget what a partition's sync saw so far, so that no bookmark is promoted from it."""
     stream.get_context_state(context).pop(sdk_state.PROGRESS_MARKERS, None)
+
+
+# (8)
+
+
+def batch_records(stream: Stream, context: Context | None) -> t.Iterator[dict]:
+    """The records of one sync of `stream`, with state kept and no RECORD message written."""
+    return stream._sync_records(context, write_messages=False)
 
 
 # (7)

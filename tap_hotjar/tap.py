@@ -8,7 +8,7 @@ from singer_sdk import Tap
 from typing_extensions import override
 
 from tap_hotjar import sdk_internals, settings
-from tap_hotjar.batches import BatchRun, unsafe_with_batches
+from tap_hotjar.batches import BatchFiles, BatchRun, batch_config_problems
 from tap_hotjar.checkpoints import CountingWriter, PacedStateWriter
 from tap_hotjar.errors import HotjarConfigError, HotjarInterrupted
 from tap_hotjar.http import HotjarConnection
@@ -38,7 +38,7 @@ class TapHotjar(sdk_internals.ValidatedConfig, sdk_internals.TerminationWritesSt
         super().__init__(*args, **kwargs)
         sdk_internals.install_state_writer(self, self._state_pacer)
         if self.config.get("batch_config"):
-            problems = unsafe_with_batches(self.config, self.streams.values())
+            problems = batch_config_problems(self.config, self.streams.values())
             if problems:
                 raise self.config_error(problems)
 
@@ -69,6 +69,7 @@ class TapHotjar(sdk_internals.ValidatedConfig, sdk_internals.TerminationWritesSt
             )
             if self._run.batch is not None:
                 self._run.batch.remove_finished_runs()
+                self._run.batch_files = BatchFiles(self._run.batch, t.cast("CountingWriter", self.message_writer))
         return self._run
 
     @override

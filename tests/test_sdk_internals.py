@@ -119,6 +119,15 @@ def test_sdk_keeps_unpromoted_progress_under_this_key():
     assert state[sdk_state.PROGRESS_MARKERS]["replication_key_value"] == "a"
 
 
+# (8) batch records
+
+
+def test_sdk_batches_take_records_from_where_we_take_them():
+    assert "self._sync_records(context, write_messages=False)" in _source(Stream.get_batches)
+    assert "for encoding, manifest in self.get_batches(batch_config, context):" in _source(Stream._sync_batches)
+    assert "self._write_state_message()" in _source(Stream._sync_batches)
+
+
 # (7) the per-partition warning
 
 

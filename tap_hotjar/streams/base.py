@@ -31,7 +31,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, Record
     from singer_sdk.streams._state import StreamStateManager
 
-    from tap_hotjar.batches import BatchRun
+    from tap_hotjar.batches import BatchFiles, BatchRun
     from tap_hotjar.checkpoints import PacedStateWriter
     from tap_hotjar.http import HotjarConnection
     from tap_hotjar.progress import Progress
@@ -61,6 +61,7 @@ class Run:
     malformed: Malformed
     state_writer: PacedStateWriter
     batch: BatchRun | None = None  # BATCH messages (batch_config), None for RECORD messages
+    batch_files: BatchFiles | None = None
     finished: bool = False
 
     def __post_init__(self) -> None:
@@ -73,6 +74,8 @@ class Run:
             return
         self.finished = True
         self.handoff.read_ahead.close()
+        if self.batch_files is not None:
+            self.batch_files.close_all()  # announced before the last STATE
         self.state_writer.flush()
         self.malformed.summary()
         self.progress.final()
@@ -110,6 +113,16 @@ class RunStream(sdk_internals.SchemaOnce, Stream):
         if self.run.batch is None:
             return None
         return super().get_batch_config({"batch_config": self.run.batch.config})
+
+    @override
+    def get_batches(self, batch_config: t.Any, context: Context | None = None) -> Iterable[tuple[t.Any, list[str]]]:
+        # Files shared by every sync of the stream (batches.py); when one is full, all
+        # are announced: the others here, this one by the SDK, which then writes STATE.
+        files = self.run.batch_files
+        assert files is not None
+        for record in sdk_internals.batch_records(self, context):
+            if files.add(self.name, record):
+                yield batch_config.encoding, files.close_all(keep=self.name)
 
     @override
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:

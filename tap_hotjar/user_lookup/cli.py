@@ -23,9 +23,10 @@ import sys
 import typing as t
 import urllib.parse
 
-from tap_hotjar.errors import MASK, redact, remember_secret
+from tap_hotjar.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, MASK, redact, remember_secret
 from tap_hotjar.settings import DEBUG_ENV, DEFAULT_API_URL, ENV_PREFIX, api_url_errors
 from tap_hotjar.settings import ENV_CONFIG as CONFIG_FROM_ENV
+from tap_hotjar.user_lookup.client import PROG
 from tap_hotjar.user_lookup.subjects import (
     InvalidSubjectsError,
     Subject,
@@ -38,11 +39,7 @@ from tap_hotjar.user_lookup.subjects import (
 if t.TYPE_CHECKING:
     from tap_hotjar.user_lookup.client import UserLookupClient
 
-PROG = "hotjar-user-lookup"
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_NOT_SENT = 2
-EXIT_INTERRUPTED = 130
+EXIT_NOT_SENT = 2  # nothing was sent: bad usage, config or input, or no confirmation
 CONFIRM_WORD = "delete"
 PREVIEW_SUBJECTS = 5
 

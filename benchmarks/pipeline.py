@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--surveys", type=int, default=20)
     parser.add_argument("--responses-per-survey", type=int, default=3000)
     parser.add_argument("--quick", action="store_true", help="4 surveys x 1,500 responses")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run every step this many times, interleaved; medians are reported"
+    )
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args(argv)
     if args.quick:
@@ -128,50 +131,60 @@ def main(argv: list[str] | None = None) -> int:
                     path.write_text(json.dumps(doc))
                     return path
 
-                steps.append(_timed("tap", [c.tap_executable(), "--config", str(config)], workdir))
-                print(f"    {messages.stat().st_size / 1e6:.0f} MB of Singer messages", flush=True)
-                first = loader_config("pg-first", _postgres_config(schema(), first=True))
-                steps.append(
-                    _timed(
-                        "target-postgres (INSERT, validation)",
-                        [str(TARGET_POSTGRES), "--config", str(first)],
-                        workdir,
-                        stdin=messages,
-                    )
-                )
-                now = loader_config("pg-now", _postgres_config(schema(), first=False))
-                steps.append(
-                    _timed(
-                        "target-postgres (COPY)", [str(TARGET_POSTGRES), "--config", str(now)], workdir, stdin=messages
-                    )
-                )
-                duck = loader_config(
-                    "duck",
-                    {
-                        "path": str(workdir / "alone.duckdb"),
-                        "default_target_schema": "hotjar",
-                        "add_metadata_columns": True,
-                        "batch_size_rows": 100000,
-                    },
-                )
-                steps.append(
-                    _timed("target-duckdb", [str(TARGET_DUCKDB), "--config", str(duck)], workdir, stdin=messages)
-                )
+                first = loader_config("pg-first", {})
+                now = loader_config("pg-now", {})
+                duck = loader_config("duck", {})
                 meltano = [str(MELTANO), "--env-file", os.devnull]
-                for name, blocks in [
-                    ("meltano run tap-hotjar target-postgres", ["tap-hotjar", "target-postgres"]),
-                    ("meltano run hotjar-to-postgres (BATCH)", ["hotjar-to-postgres"]),
-                    ("meltano run tap-hotjar target-duckdb", ["tap-hotjar", "target-duckdb"]),
-                ]:
-                    env = _meltano_env(workdir, sim.config, schema(), workdir / f"{uuid.uuid4().hex[:6]}.duckdb")
-                    steps.append(_timed(name, [*meltano, "run", *blocks], workdir, env=env))
+                for _ in range(args.repeat):
+                    steps.append(_timed("tap", [c.tap_executable(), "--config", str(config)], workdir))
+                    print(f"    {messages.stat().st_size / 1e6:.0f} MB of Singer messages", flush=True)
+                    first.write_text(json.dumps(_postgres_config(schema(), first=True)))
+                    steps.append(
+                        _timed(
+                            "target-postgres (INSERT, validation)",
+                            [str(TARGET_POSTGRES), "--config", str(first)],
+                            workdir,
+                            stdin=messages,
+                        )
+                    )
+                    now.write_text(json.dumps(_postgres_config(schema(), first=False)))
+                    steps.append(
+                        _timed(
+                            "target-postgres (COPY)",
+                            [str(TARGET_POSTGRES), "--config", str(now)],
+                            workdir,
+                            stdin=messages,
+                        )
+                    )
+                    duck.write_text(
+                        json.dumps(
+                            {
+                                "path": str(workdir / f"alone-{uuid.uuid4().hex[:6]}.duckdb"),
+                                "default_target_schema": "hotjar",
+                                "add_metadata_columns": True,
+                                "batch_size_rows": 100000,
+                            }
+                        )
+                    )
+                    steps.append(
+                        _timed("target-duckdb", [str(TARGET_DUCKDB), "--config", str(duck)], workdir, stdin=messages)
+                    )
+                    for name, blocks in [
+                        ("meltano run tap-hotjar target-postgres", ["tap-hotjar", "target-postgres"]),
+                        ("meltano run hotjar-to-postgres (BATCH)", ["hotjar-to-postgres"]),
+                        ("meltano run tap-hotjar target-duckdb", ["tap-hotjar", "target-duckdb"]),
+                    ]:
+                        env = _meltano_env(workdir, sim.config, schema(), workdir / f"{uuid.uuid4().hex[:6]}.duckdb")
+                        steps.append(_timed(name, [*meltano, "run", *blocks], workdir, env=env))
         finally:
             for name in schemas:
                 _psql(f'drop schema if exists "{name}" cascade')
 
-    wall = {s["step"]: s["wall"] for s in steps}
+    names = list(dict.fromkeys(step["step"] for step in steps))
+    wall = {name: c.median([s["wall"] for s in steps if s["step"] == name]) for name in names}
+    cpu = {name: c.median([s["cpu"] for s in steps if s["step"] == name]) for name in names}
     reference = wall["target-postgres (INSERT, validation)"]
-    rows = [dict(s, ratio=s["wall"] / reference) for s in steps]
+    rows = [{"step": name, "wall": wall[name], "cpu": cpu[name], "ratio": wall[name] / reference} for name in names]
     print()
     c.table(
         rows,

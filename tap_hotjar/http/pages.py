@@ -20,7 +20,6 @@ if t.TYPE_CHECKING:
     import requests
 
 _HEAD_ATTR = "_hotjar_page_head"
-_BODY_ATTR = "_hotjar_page_body"
 # msgspec decodes the same JSON to the same Python objects as json, about 2x faster.
 decode_json = msgspec.json.Decoder().decode
 
@@ -57,15 +56,6 @@ def page_head(response: requests.Response) -> PageHead:
             raise BrokenPageError(f"not valid JSON ({str(exc)[:160]})") from None
         setattr(response, _HEAD_ATTR, head)
     return t.cast("PageHead", head)
-
-
-def page_results(response: requests.Response) -> list[dict[str, t.Any]]:
-    """The page's `results`, decoded once per response (after `page_head` has checked it)."""
-    results = getattr(response, _BODY_ATTR, None)
-    if results is None:
-        results = decode_json(response.content)["results"]
-        setattr(response, _BODY_ATTR, results)
-    return t.cast("list[dict[str, t.Any]]", results)
 
 
 class PaginationLoopError(HotjarAPIError):

@@ -56,6 +56,15 @@ def as_text(value: object) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
+def usable_id(value: object) -> str | None:
+    """An id as the key it becomes (a number conformed to its text), or None if it cannot be one."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, _NUMBER) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
 def field_name(path: Path) -> str:
     """`answers[2].tags` for ("answers", 2, "tags")."""
     text = ""

@@ -13,7 +13,7 @@ from tap_hotjar import sdk_internals
 from tap_hotjar.http.pages import decode_json, page_head
 from tap_hotjar.streams.base import SCHEMAS, HotjarStream, NotFoundError, Run, RunStream
 from tap_hotjar.streams.handoff import HeldAnswers
-from tap_hotjar.streams.records import Conformer, as_text, json_kind
+from tap_hotjar.streams.records import Conformer, as_text, json_kind, usable_id
 from tap_hotjar.streams.surveys import SurveysStream
 from tap_hotjar.timestamps import normalize_start_date, normalize_timestamp
 
@@ -263,7 +263,5 @@ def _instant(value: object) -> str | None:
 
 def _id_of(row: dict[str, t.Any], page: int, index: int) -> str:
     """The response's id for a message, or its place on the page when it has no usable one."""
-    value = row.get("id")
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != "":
-        return repr(str(value))
-    return f"#{index + 1} on page {page}"
+    response_id = usable_id(row.get("id"))
+    return repr(response_id) if response_id is not None else f"#{index + 1} on page {page}"

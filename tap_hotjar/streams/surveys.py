@@ -5,13 +5,14 @@ from __future__ import annotations
 import copy
 import typing as t
 
+import msgspec
 from singer_sdk.schema.source import StreamSchema
 from typing_extensions import override
 
 from tap_hotjar.errors import HotjarAPIError
-from tap_hotjar.http.pages import page_results
+from tap_hotjar.http.pages import decode_json
 from tap_hotjar.streams.base import SCHEMAS, HotjarStream, NotFoundError, Run, RunStream, survey_context
-from tap_hotjar.streams.records import Conformer, json_kind
+from tap_hotjar.streams.records import Conformer, json_kind, usable_id
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -19,6 +20,18 @@ if t.TYPE_CHECKING:
     import requests
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context, Record
+
+
+class _RawPage(msgspec.Struct):
+    results: list[msgspec.Raw]
+
+
+class _SurveyHead(msgspec.Struct):
+    id: t.Any = None
+
+
+_decode_raw_page = msgspec.json.Decoder(_RawPage).decode
+_decode_survey_head = msgspec.json.Decoder(_SurveyHead).decode
 
 
 class SurveysStream(HotjarStream):
@@ -33,10 +46,12 @@ class SurveysStream(HotjarStream):
     def __init__(self, tap: Tap, *, run: Run) -> None:
         super().__init__(tap, run=run)
         self._conformer = Conformer(self.schema, essential=frozenset({("id",)}), added=frozenset({"site_id"}))
-        self._listings: dict[int, list[dict[str, t.Any]]] | None = None
-        # Each listed survey's questions as the API sent them, for survey_questions and
-        # survey_answers: the survey record's own `questions` may have been nulled.
-        self._questions: dict[tuple[int, str], list[t.Any]] = {}
+        # Every site's surveys, listed up front, each kept as its raw JSON (a fraction of
+        # its parsed size: an account's whole listing is held until its surveys are written).
+        self._listings: dict[int, list[tuple[int, bytes]]] | None = None
+        # The questions of the survey just yielded, as the API sent them, for its children
+        # (the survey record's own `questions` may have been nulled by the rule).
+        self._questions: list[t.Any] = []
 
     @property
     @override
@@ -48,43 +63,52 @@ class SurveysStream(HotjarStream):
         return {**super().get_url_params(context, next_page_token), "with_questions": "true"}
 
     @override
-    def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        return page_results(response)
+    def parse_response(self, response: requests.Response) -> Iterable[bytes]:  # type: ignore[override]
+        # Each survey as its raw JSON: decoded when it is written (see get_records).
+        return [bytes(raw) for raw in _decode_raw_page(response.content).results]
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         assert context is not None
+        site_id = context["site_id"]
         if self._listings is None:
             # Every site is listed first (a page or two each), so that the read-ahead
             # has every survey's responses to read, across site boundaries too.
             self._listings = {p["site_id"]: self._list_site(p["site_id"]) for p in self.partitions}
-        listing = self._listings.pop(context["site_id"], None)
-        yield from listing if listing is not None else self._list_site(context["site_id"])
+        listing = self._listings.pop(site_id, None)
+        for position, raw in listing if listing is not None else self._list_site(site_id):
+            item = decode_json(raw)
+            # The question records are judged on the questions as sent: conforming the
+            # survey record must not change (null) values in them first.
+            questions = copy.deepcopy(item.get("questions"))
+            survey = self._conform({**item, "site_id": site_id}, site_id, position)
+            if survey is not None:
+                self._questions = questions if isinstance(questions, list) else []
+                yield survey
 
-    def _list_site(self, site_id: int) -> list[dict[str, t.Any]]:
-        surveys = []
+    def _list_site(self, site_id: int) -> list[tuple[int, bytes]]:
+        listed = []
         read_ahead = self.run.handoff.read_ahead
         dry_run = self.ABORT_AT_RECORD_COUNT is not None  # --test reads one record per stream
         try:
-            for position, item in enumerate(self.request_records({"site_id": site_id})):
-                # The question records are checked on their own: the survey record's
-                # conformance must not change (null) values they still need to judge.
-                questions = copy.deepcopy(item.get("questions"))
-                survey = self._conform({**item, "site_id": site_id}, site_id, position)
-                if survey is None:
+            for position, raw in enumerate(t.cast("Iterable[bytes]", self.request_records({"site_id": site_id}))):
+                survey_id = usable_id(_decode_survey_head(raw).id)
+                if survey_id is None:
+                    which = f"survey #{position + 1} listed for site {site_id} (and its questions and responses)"
+                    kind = json_kind(decode_json(raw).get("id"), missing=b'"id"' not in raw)
+                    self.run.malformed.skip(self.name, which, f"id is {kind}")
                     continue
-                surveys.append(survey)
-                self._questions[(site_id, survey["id"])] = questions if isinstance(questions, list) else []
+                listed.append((position, raw))
                 if not dry_run:
-                    read_ahead.schedule((site_id, survey["id"]), survey_context(site_id, survey["id"]))
+                    read_ahead.schedule((site_id, survey_id), survey_context(site_id, survey_id))
         except NotFoundError:
             msg = (
                 f"Hotjar site {site_id} was not found (HTTP 404). "
                 "Check site_ids: each must be a site of the API key's organization."
             )
             raise HotjarAPIError(msg) from None
-        self.run.progress.surveys_listed += len(surveys)
-        return surveys
+        self.run.progress.surveys_listed += len(listed)
+        return listed
 
     def _conform(self, survey: dict[str, t.Any], site_id: int, position: int) -> dict[str, t.Any] | None:
         verdict = self._conformer.conform(survey)
@@ -98,7 +122,8 @@ class SurveysStream(HotjarStream):
 
     @override
     def generate_child_contexts(self, record: Record, context: Context | None) -> Iterable[Context | None]:
-        self.run.handoff.begin_survey(record["id"], self._questions.pop((record["site_id"], record["id"]), []))
+        # Called for the record get_records just yielded, before it yields the next.
+        self.run.handoff.begin_survey(record["id"], self._questions)
         self.run.progress.surveys_started += 1
         yield survey_context(record["site_id"], record["id"])
 

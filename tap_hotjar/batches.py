@@ -14,8 +14,10 @@ The tap adds three more things the SDK leaves open:
 
 - Files of finished runs are removed when a run starts (targets do not delete what
   they loaded): each run names its files with a run tag (`<prefix>run-<time>-<host>-<pid>-`),
-  and a run removes the files of runs of this host whose process has ended. The
-  directory holds the files of the runs in progress and of the last one, no more.
+  and a run removes the files of runs of this host whose process has ended and that
+  were last written more than an hour ago (the target of a run that just ended may
+  still be loading its last file). The directory holds the files of the runs in
+  progress and of the last hour, no more.
 - singer-sdk writes batch files straight from the records, without the catalog's
   property selection, stream maps or flattening: a config that asks for both is
   refused, rather than loading what the user deselected or meant to hash.
@@ -32,6 +34,7 @@ import logging
 import os
 import re
 import socket
+import time
 import typing as t
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -57,6 +60,10 @@ def _host() -> str:
 class BatchRun:
     """This run's `batch_config`: the configured one, with a run tag in the file prefix."""
 
+    # How long a finished run's file is kept: its target reads it after the tap has
+    # exited (Meltano's target runs behind the tap), and may be loading it still.
+    KEEP_FINISHED_SECONDS = 3600.0
+
     def __init__(self, raw: Mapping[str, t.Any]) -> None:
         storage = dict(raw.get("storage") or {})
         started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -69,11 +76,12 @@ class BatchRun:
         self.config = {**raw, "storage": {**storage, "prefix": self.prefix + self.tag}}
 
     def remove_finished_runs(self) -> int:
-        """Delete the files of earlier runs of this host that have ended; how many were deleted."""
+        """Delete the files of earlier runs of this host that have ended an hour ago; how many."""
         if self.root is None or not self.root.is_dir():
             return 0  # remote storage: its lifecycle rules are the place for this
         removed = 0
         host = _host()
+        written_before = time.time() - self.KEEP_FINISHED_SECONDS
         for path in self.root.iterdir():
             name = path.name
             if not name.startswith(self.prefix):
@@ -84,6 +92,8 @@ class BatchRun:
             if match.group(1) != host or _alive(int(match.group(2))):
                 continue
             try:
+                if path.stat().st_mtime > written_before:
+                    continue
                 path.unlink()
                 removed += 1
             except OSError as exc:

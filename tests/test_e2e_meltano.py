@@ -436,8 +436,9 @@ def test_postgres_batch_mode_loads_files_with_the_same_column_types(
     files = list((REPO_ROOT / ".meltano/run/tap-hotjar--batch/batches").glob("hotjar-run-*.json.gz"))
     # The last run wrote every stream's records into files (it loaded through them) ...
     assert {stream for stream in TABLES if any(f"-{stream}-" in f.name for f in files)} == set(TABLES)
-    # ... and only its files are left: each run removes those of finished runs.
-    assert len({f.name.split("-survey")[0] for f in files}) == 1, sorted(f.name for f in files)[:5]
+    # ... and the first run's are still there: a run removes the files of ended runs only
+    # an hour after they were written (tests/test_batch.py), the target may be reading them.
+    assert len({f.name.split("-survey")[0] for f in files}) >= 2, sorted(f.name for f in files)[:5]
 
 
 def test_duckdb_column_types(duckdb_runs: Scenario) -> None:

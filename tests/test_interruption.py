@@ -288,15 +288,19 @@ def test_sigkill_in_batch_mode_then_resume_loses_nothing(sims, tmp_path):
     sim = sims[0]
     expected = expected_records(sim)
     truth = {s: {tuple(r[k] for k in KEYS[s]) for r in expected[s]} for s in STREAMS}
-    # Small files, so that a run writes many BATCH messages and STATE between them.
-    config = {
-        "batch_config": {
-            "encoding": {"format": "jsonl", "compression": "gzip"},
-            "storage": {"root": (tmp_path / "batches").as_uri(), "prefix": "t-"},
-            "batch_size": 20,
+
+    def config(workdir: Path) -> dict:
+        # Small files, so that a run writes many BATCH messages and STATE between them;
+        # a folder per trial, as runs side by side would be different hosts' pipelines.
+        return {
+            "batch_config": {
+                "encoding": {"format": "jsonl", "compression": "gzip"},
+                "storage": {"root": (workdir / "batches").as_uri(), "prefix": "t-"},
+                "batch_size": 20,
+            }
         }
-    }
-    reference = run(sim, tmp_path / "reference", None, config=config)
+
+    reference = run(sim, tmp_path / "reference", None, config=config(tmp_path / "reference"))
     assert reference.returncode == 0, reference.stderr[-2000:]
     assert not [m for m in reference.lines if m["type"] == "RECORD"]
     assert not missing(truth, final=reference)
@@ -314,12 +318,12 @@ def test_sigkill_in_batch_mode_then_resume_loses_nothing(sims, tmp_path):
         kind, where = point
         workdir = tmp_path / f"{index}-{kind}-{where}"
         if kind == "line":
-            killed = run(own, workdir / "1", None, kill_after_lines=where, config=config)
+            killed = run(own, workdir / "1", None, kill_after_lines=where, config=config(workdir))
         else:
             signum = signal.SIGTERM if kind == "sigterm" else signal.SIGKILL
-            killed = run(own, workdir / "1", None, kill_at_request=where, signum=signum, config=config)
+            killed = run(own, workdir / "1", None, kill_at_request=where, signum=signum, config=config(workdir))
         assert killed.returncode in (-signal.SIGKILL, 128 + signal.SIGTERM), (point, killed.returncode)
-        final = run(own, workdir / "final", killed.last_state, config=config)
+        final = run(own, workdir / "final", killed.last_state, config=config(workdir))
         assert final.returncode == 0, (point, final.stderr[-2000:])
         return sum(len(v) for v in missing(truth, killed, final=final).values())
 

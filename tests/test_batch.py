@@ -9,12 +9,15 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tap_hotjar.batches import BatchRun
-from tests.expected import KEYS, keyed
+from tests.expected import keyed
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 STREAMS = ("surveys", "survey_questions", "survey_responses", "survey_answers")
 

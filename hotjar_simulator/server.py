@@ -156,9 +156,7 @@ class SimRequest:
 
     __slots__ = ("args", "body", "client", "method", "path", "query", "route")
 
-    def __init__(
-        self, method: str, path: str, route: str, args: tuple, query: dict, body: bytes, client: str
-    ) -> None:
+    def __init__(self, method: str, path: str, route: str, args: tuple, query: dict, body: bytes, client: str) -> None:
         self.method = method
         self.path = path
         self.route = route
@@ -608,9 +606,7 @@ class HotjarSimulator:
     def mutations(self) -> list[dict]:
         """The mutations set, each with ``id``, ``hits`` (answers it changed) and ``spent``."""
         with self._lock:
-            return [
-                {**a.mutation.as_dict(), "id": a.id, "hits": a.hits, "spent": a.spent} for a in self._mutations
-            ]
+            return [{**a.mutation.as_dict(), "id": a.id, "hits": a.hits, "spent": a.spent} for a in self._mutations]
 
     def mutation_log(self) -> list[dict]:
         """One entry per answer a mutation changed, in order: ``mutation`` (its id),
@@ -778,8 +774,10 @@ class HotjarSimulator:
         if m.target == "page":
             return route != "survey_get" and a.site_id == site_id and a.survey_id == survey_id
         if m.target in ("survey", "question"):
-            return route in ("surveys_list", "survey_get") and a.site_id == site_id and (
-                route == "surveys_list" or a.survey_id == survey_id
+            return (
+                route in ("surveys_list", "survey_get")
+                and a.site_id == site_id
+                and (route == "surveys_list" or a.survey_id == survey_id)
             )
         if m.target in ("response", "answer"):
             return route == "responses" and a.site_id == site_id and a.survey_id == survey_id
@@ -816,9 +814,7 @@ class HotjarSimulator:
             results = doc.get("results") if isinstance(doc, dict) else None
             if not isinstance(results, list):
                 return None
-            index = next(
-                (i for i, r in enumerate(results) if isinstance(r, dict) and r.get("id") == wanted), None
-            )
+            index = next((i for i, r in enumerate(results) if isinstance(r, dict) and r.get("id") == wanted), None)
             if index is None:
                 return None
             item = ("results", index)

@@ -126,6 +126,7 @@ class BatchFiles:
         self._writer = writer
         self._files: dict[str, _OpenFile] = {}
         self._numbers = itertools.count(1)
+        self._cleared = False
         self.batch_size = int(run.config.get("batch_size") or 10000)
         encoding = run.config.get("encoding") or {}
         self.encoding = {"format": encoding.get("format", "jsonl"), "compression": encoding.get("compression", "gzip")}
@@ -138,6 +139,11 @@ class BatchFiles:
         return open_file.records >= self.batch_size
 
     def _open(self, stream: str) -> _OpenFile:
+        if not self._cleared:
+            # The run's first file: the time to clear old ones (not when the tap is
+            # made: --discover and a refused config delete nothing).
+            self._cleared = True
+            self._run.remove_finished_runs()
         storage = self._run.config["storage"]
         name = f"{storage.get('prefix') or ''}{stream}-{next(self._numbers):05d}.json.gz"
         url = f"{str(storage['root']).rstrip('/')}/{name}"

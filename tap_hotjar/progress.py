@@ -1,4 +1,7 @@
-"""How far a long run is: one INFO line at most every 30 seconds, nothing per record or page."""
+"""How far a long run is: one INFO line at most every 30 seconds, nothing per record or page.
+
+The interval is $TAP_HOTJAR_PROGRESS_SECONDS (settings.progress_interval).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +11,15 @@ import typing as t
 if t.TYPE_CHECKING:
     import logging
 
-    from tap_hotjar.http.pacing import PacedSession
-
-INTERVAL = 30.0
+    from tap_hotjar.http.pacing import Pacer
 
 
 class Progress:
-    """Counts kept by the streams; `tick()` logs them when INTERVAL has passed since the last line."""
+    """Counts kept by the streams; `tick()` logs them when `interval` seconds have passed since the last line."""
 
-    def __init__(self, logger: logging.Logger, session: PacedSession, interval: float = INTERVAL) -> None:
+    def __init__(self, logger: logging.Logger, pacer: Pacer, interval: float) -> None:
         self._logger = logger
-        self._session = session
+        self._pacer = pacer
         self._interval = interval
         self._started = time.monotonic()
         self._last_line = self._started
@@ -38,7 +39,7 @@ class Progress:
 
     def _log(self, now: float, *, final: bool) -> None:
         elapsed = max(now - self._started, 1e-9)
-        rate = self._session.requests / elapsed
+        rate = self._pacer.requests / elapsed
         done, listed = self.surveys_started, self.surveys_listed
         if final:
             left = ""
@@ -53,7 +54,7 @@ class Progress:
             listed,
             self.responses,
             self.answers,
-            self._session.requests,
+            self._pacer.requests,
             rate,
             left,
         )

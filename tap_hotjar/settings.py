@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import os
 import typing as t
 import urllib.parse
 
 from singer_sdk import typing as th
 from singer_sdk.plugin_base import JSONSchemaValidator  # validates and fills in defaults
 
-from tap_hotjar.errors import HotjarStateError
+from tap_hotjar.errors import HotjarConfigError, HotjarStateError
 from tap_hotjar.timestamps import is_start_date, is_timestamp
 
 if t.TYPE_CHECKING:
@@ -27,6 +29,10 @@ ENV_CONFIG = "ENV"  # `--config ENV`: settings from TAP_HOTJAR_* variables only
 DEFAULT_API_URL = "https://api.hotjar.io"
 DEBUG_ENV = "TAP_HOTJAR_TRACEBACK"  # set to get a traceback instead of the one-line error
 SECRET_SETTINGS = frozenset({"client_secret"})
+# Seconds between the tap's progress lines (an environment variable, not a setting:
+# it changes what is logged, not what is extracted).
+PROGRESS_ENV = "TAP_HOTJAR_PROGRESS_SECONDS"
+DEFAULT_PROGRESS_SECONDS = 30.0
 
 CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
     th.Property(
@@ -197,3 +203,18 @@ def check_state(state: object) -> None:
             if value is not None and not is_timestamp(str(value)):
                 msg = f"state: bookmarks.{stream_name} has a bookmark that is not a timestamp: {short(value)}"
                 raise HotjarStateError(msg)
+
+
+def progress_interval(environ: t.Mapping[str, str] = os.environ) -> float:
+    """Seconds between progress lines: $TAP_HOTJAR_PROGRESS_SECONDS, or 30."""
+    raw = environ.get(PROGRESS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_PROGRESS_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (0 < seconds < math.inf):
+        msg = f"{PROGRESS_ENV} must be a number of seconds above 0 (default 30), not {short(raw)}"
+        raise HotjarConfigError(msg)
+    return seconds

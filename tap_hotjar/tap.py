@@ -62,13 +62,12 @@ class TapHotjar(sdk_internals.ValidatedConfig, sdk_internals.TerminationWritesSt
             self._run = Run(
                 connection=connection,
                 handoff=SurveyHandoff(connection.latency, connection.pacer.rate),
-                progress=Progress(self.logger, connection.session),
+                progress=Progress(self.logger, connection.pacer, settings.progress_interval()),
                 malformed=Malformed(self.logger),
                 state_writer=self._state_pacer,
                 batch=BatchRun(config["batch_config"]) if config.get("batch_config") else None,
             )
             if self._run.batch is not None:
-                self._run.batch.remove_finished_runs()
                 self._run.batch_files = BatchFiles(self._run.batch, t.cast("CountingWriter", self.message_writer))
         return self._run
 

@@ -87,11 +87,7 @@ def run_tap(
         cwd=tmp_path,
     )
     singer_output = "--discover" not in extra_args and "--about" not in extra_args
-    messages = (
-        [json.loads(line) for line in proc.stdout.split("\n") if line.strip()]
-        if singer_output
-        else []
-    )
+    messages = [json.loads(line) for line in proc.stdout.split("\n") if line.strip()] if singer_output else []
     return TapRun(proc.returncode, proc.stdout, proc.stderr, messages)
 
 
@@ -117,4 +113,3 @@ def shared_sim():
     """Read-only use only: one simulator for a whole test module."""
     with HotjarSimulator(seed=11, sites=2, surveys_per_site=3, responses_per_survey=(0, 160)) as sim:
         yield sim
-

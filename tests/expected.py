@@ -36,9 +36,7 @@ def expected_records(sim: HotjarSimulator) -> dict[str, list[dict]]:
                     {**q, "site_id": site_id, "survey_id": survey["id"], "position": position}
                 )
             for response in sim.responses(site_id, survey["id"]):
-                out["survey_responses"].append(
-                    {**response, "site_id": site_id, "survey_id": survey["id"]}
-                )
+                out["survey_responses"].append({**response, "site_id": site_id, "survey_id": survey["id"]})
                 for position, a in enumerate(response.get("answers") or []):
                     out["survey_answers"].append(
                         {

@@ -38,7 +38,9 @@ def test_wheel_ships_schemas_and_runs_outside_the_checkout(tmp_path, small_sim):
     )
     purelib = subprocess.run(
         [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     Path(purelib, "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
 
@@ -46,7 +48,10 @@ def test_wheel_ships_schemas_and_runs_outside_the_checkout(tmp_path, small_sim):
     elsewhere.mkdir()
     where = subprocess.run(
         [str(py), "-c", "import tap_hotjar; print(tap_hotjar.__file__)"],
-        check=True, capture_output=True, text=True, cwd=elsewhere,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
     ).stdout
     assert where.startswith(str(env_dir))
 
@@ -54,11 +59,12 @@ def test_wheel_ships_schemas_and_runs_outside_the_checkout(tmp_path, small_sim):
     tap = str(env_dir / "bin" / "tap-hotjar")
     discovered = subprocess.run(
         [tap, "--config", "config.json", "--discover"],
-        check=True, capture_output=True, text=True, cwd=elsewhere,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
     )
     assert {s["tap_stream_id"] for s in json.loads(discovered.stdout)["streams"]} == STREAMS
-    synced = subprocess.run(
-        [tap, "--config", "config.json"], check=True, capture_output=True, text=True, cwd=elsewhere
-    )
+    synced = subprocess.run([tap, "--config", "config.json"], check=True, capture_output=True, text=True, cwd=elsewhere)
     streams = {json.loads(line)["stream"] for line in synced.stdout.split("\n") if '"RECORD"' in line}
     assert streams == STREAMS

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -322,9 +324,7 @@ def patch_newest_answers(sim: HotjarSimulator, site: int, survey: str, values: l
     """Rewrite the newest response's answers in the simulator's stored bodies."""
     data = sim.data.survey(site, survey)
     body = json.loads(data.bodies[-1])
-    body["answers"] = [
-        {"answer": v, "comment": None, "question_id": f"q{i}", "tags": []} for i, v in enumerate(values)
-    ]
+    body["answers"] = [{"answer": v, "comment": None, "question_id": f"q{i}", "tags": []} for i, v in enumerate(values)]
     data.bodies[-1] = json.dumps(body).encode()
     sim.data.sites[site].rebuild()
 
@@ -334,3 +334,48 @@ def test_lower_case_rfc3339_timestamps_are_read_as_instants(tap, shared_sim):
     run = tap(shared_sim.config(start_date="2024-06-01t00:00:00z"))
     assert run.returncode == 0, run.stderr
     assert all(instant(r["created_time"]) >= instant("2024-06-01T00:00:00Z") for r in run.records["survey_responses"])
+
+
+PROGRESS = re.compile(
+    r"Progress: (\d+) of (\d+) surveys; (\d+) responses and (\d+) answers written; (\d+) requests, "
+    r"[\d.]+ per second; (about (?:\d+ h )?(?:\d+ min )?\d+ s left|time left not yet known)$"
+)
+DONE = re.compile(r"Done: (\d+) of (\d+) surveys; (\d+) responses and (\d+) answers written; (\d+) requests, ")
+
+
+def test_a_long_run_says_how_far_it_is_at_most_once_an_interval(tap):
+    with HotjarSimulator(seed=7, sites=2, surveys_per_site=3, responses_per_survey=(20, 140), latency=0.05) as sim:
+        run = tap(sim.config(page_size=10), env={"TAP_HOTJAR_PROGRESS_SECONDS": "0.3"})
+        counts = sim.counts()
+    assert run.returncode == 0, run.stderr[-2000:]
+    progress = [m.groups() for line in run.stderr_lines if (m := PROGRESS.search(line))]
+    assert len(progress) >= 2, run.stderr[-2000:]
+    done = [m.groups() for line in run.stderr_lines if (m := DONE.search(line))]
+    assert len(done) == 1
+    responses, answers = len(run.records["survey_responses"]), len(run.records["survey_answers"])
+    requests = counts["token"] + counts["surveys_list"] + counts["responses"]
+    # The final line: every listed survey, every record and request of the run.
+    assert [int(x) for x in done[0]] == [6, 6, responses, answers, requests]
+    # The lines before it: counts that only grow, up to those of the final line.
+    numbers = [[int(x) for x in groups[:5]] for groups in progress] + [[int(x) for x in done[0]]]
+    for earlier, later in itertools.pairwise(numbers):
+        assert all(a <= b for a, b in zip(earlier, later, strict=True)), numbers
+    assert any("left" in groups[5] and "about" in groups[5] for groups in progress)
+    # Nothing per record or page at INFO: far fewer lines than pages.
+    assert len(progress) < counts["responses"] / 2
+
+
+def test_a_short_run_logs_only_its_final_progress_line(small_sim, tap):
+    run = tap(small_sim.config())
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert not [line for line in run.stderr_lines if "Progress: " in line]
+    assert len([line for line in run.stderr_lines if DONE.search(line)]) == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon", "inf", "nan"])
+def test_a_bad_progress_interval_is_one_clear_line(small_sim, tap, value):
+    run = tap(small_sim.config(), env={"TAP_HOTJAR_PROGRESS_SECONDS": value})
+    assert run.returncode != 0
+    assert "TAP_HOTJAR_PROGRESS_SECONDS must be a number of seconds above 0" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not run.messages

@@ -33,9 +33,7 @@ ORG = 424242
 
 @pytest.fixture
 def sim():
-    with HotjarSimulator(
-        seed=0, sites=1, surveys_per_site=1, responses_per_survey=1, organization_id=ORG
-    ) as simulator:
+    with HotjarSimulator(seed=0, sites=1, surveys_per_site=1, responses_per_survey=1, organization_id=ORG) as simulator:
         yield simulator
 
 
@@ -43,11 +41,7 @@ def sim():
 def config(sim, tmp_path):
     # The tap's own config: keys the command does not use (site_ids, ...) are ignored.
     path = tmp_path / "config.json"
-    path.write_text(
-        json.dumps(
-            sim.config(organization_id=sim.organization_id, start_date="2024-01-01T00:00:00Z")
-        )
-    )
+    path.write_text(json.dumps(sim.config(organization_id=sim.organization_id, start_date="2024-01-01T00:00:00Z")))
     return path
 
 
@@ -444,9 +438,7 @@ def test_dry_run_prints_the_requests_masks_secrets_and_sends_nothing(sim, config
         ([], "no data subject"),
     ],
 )
-def test_bad_subject_on_the_command_line_gives_one_line_and_sends_nothing(
-    sim, config, args, expected
-):
+def test_bad_subject_on_the_command_line_gives_one_line_and_sends_nothing(sim, config, args, expected):
     result = run("--config", config, *args)
 
     assert result.returncode == 2
@@ -569,9 +561,7 @@ def test_unreadable_config_file(sim, tmp_path):
 
 def test_wrong_credentials_stop_before_any_lookup(sim, tmp_path):
     config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps(sim.config(organization_id=ORG, client_secret="wrong-secret-value"))
-    )
+    config.write_text(json.dumps(sim.config(organization_id=ORG, client_secret="wrong-secret-value")))
 
     result = run("--config", config, "--email", "jane@example.com")
 
@@ -645,9 +635,7 @@ def test_server_errors_are_retried_with_backoff(sim, config, tmp_path):
     assert result.returncode == 0, result.stderr
     assert len(bodies(sim)) == 2
     assert settled(sim)["status"].get("503") == 1
-    assert (
-        "HTTP 503 (service_unavailable: injected server error); retrying in 0.5 s" in result.stderr
-    )
+    assert "HTTP 503 (service_unavailable: injected server error); retrying in 0.5 s" in result.stderr
 
 
 def test_a_revoked_token_is_replaced_once(sim, config, tmp_path):
@@ -681,9 +669,7 @@ def test_help_describes_the_command_and_warns_about_deletion():
     assert "--delete" in text and "Deletion cannot be undone" in text
 
 
-def test_retries_are_bounded_and_a_dead_api_stops_the_batch(
-    sim, config, tmp_path, monkeypatch, capsys
-):
+def test_retries_are_bounded_and_a_dead_api_stops_the_batch(sim, config, tmp_path, monkeypatch, capsys):
     # In-process, with the backoff shortened: eight attempts would otherwise take 31 s.
     monkeypatch.setattr(policy, "DEFAULT", dataclasses.replace(policy.DEFAULT, backoff_base=0.001))
     for name in list(os.environ):

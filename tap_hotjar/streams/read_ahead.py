@@ -89,7 +89,6 @@ class ReadAhead:
         self._threads: list[threading.Thread] = []
         self._cond = threading.Condition()
         self._buffered = 0  # bytes waiting in jobs that are not current
-        self._starving = False  # the SDK is waiting for a page of the current survey
         self._spawn_lock = threading.Lock()
         self.peak_workers = 0
 
@@ -149,11 +148,7 @@ class ReadAhead:
             while True:
                 with self._cond:
                     while not job.items:
-                        # The SDK waits on this survey: the threads reading later ones
-                        # hold back, leaving every request slot to its reader.
-                        self._starving = True
                         self._cond.wait()
-                    self._starving = False
                     item = job.items.popleft()
                     job.buffered -= _size(item)
                     self._cond.notify_all()
@@ -166,7 +161,6 @@ class ReadAhead:
             with self._cond:
                 job.cancelled = True
                 job.items.clear()
-                self._starving = False
                 self._cond.notify_all()
 
     def _cancel(self, job: _Job) -> None:
@@ -179,8 +173,6 @@ class ReadAhead:
     def _has_room(self, job: _Job) -> bool:
         if job.current:
             return not job.items or job.buffered < CURRENT_BYTES
-        if self._starving:
-            return False
         # One page always fits: a survey never waits on itself alone.
         return not job.items or self._buffered < self.buffered_bytes_allowed
 

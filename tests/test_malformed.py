@@ -1100,6 +1100,43 @@ def _installed(config: Path, workdir: Path) -> fork_runner.Finished:
     return fork_runner.Finished(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
 
 
+@pytest.mark.parametrize(("value", "expected"), [(5, "5"), (1.5, "1.5"), (["nps"], None), (True, None)])
+def test_answers_carry_the_question_type_their_question_record_has(
+    tmp_path: Path, value: object, expected: str | None
+) -> None:
+    """A question type the reference does not allow is conformed once, by one rule: the
+    answers repeat the question record's value (found by the 3,000-case run: answers
+    had null where the question said "5")."""
+    with HotjarSimulator(**DATASET) as sim:
+        site = sim.site_ids[0]
+        # A survey with answers, and the position of a question they answer.
+        survey = next(sid for sid in sim.survey_ids(site) if sim.responses(site, sid))
+        answered = {a["question_id"] for r in sim.responses(site, survey) for a in r["answers"]}
+        questions = next(s["questions"] for s in sim.surveys(site) if s["id"] == survey)
+        index = next(i for i, q in enumerate(questions) if q["id"] in answered)
+        sim.set_mutation(
+            target="question", site_id=site, survey_id=survey, index=index, path=["type"], op="set", value=value
+        )
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps(sim.config(page_size=PAGE)))
+        run = _installed(config, tmp_path)
+        assert sim.mutations()[0]["hits"] >= 1
+    assert run.returncode == 0, run.stderr[-2000:]
+    records = collections.defaultdict(list)
+    for line in filter(None, run.stdout.split("\n")):  # not splitlines: U+2028 can be in a value
+        message = json.loads(line)
+        if message["type"] == "RECORD":
+            records[message["stream"]].append(message["record"])
+    types = {(q["survey_id"], q["id"]): q["type"] for q in records["survey_questions"]}
+    assert types[(survey, questions[index]["id"])] == expected
+    answers = [
+        a for a in records["survey_answers"] if (a["survey_id"], a["question_id"]) == (survey, questions[index]["id"])
+    ]
+    assert answers
+    assert {a["question_type"] for a in answers} == {expected}
+    assert all(a["question_type"] == types.get((a["survey_id"], a["question_id"])) for a in records["survey_answers"])
+
+
 @pytest.mark.parametrize(
     "mutation",
     [

@@ -15,6 +15,7 @@ from __future__ import annotations
 import typing as t
 
 from tap_hotjar.streams.read_ahead import ReadAhead
+from tap_hotjar.streams.records import string_field
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -49,7 +50,8 @@ class SurveyHandoff:
         self._survey_id = survey_id
         self._questions = questions
         self._question_types = {
-            str(q["id"]): q.get("type") if isinstance(q.get("type"), str) else None
+            # As the question's own record has it (a number conformed to its text).
+            str(q["id"]): string_field(q.get("type"))
             for q in questions
             if isinstance(q, dict) and isinstance(q.get("id"), (str, int)) and not isinstance(q.get("id"), bool)
         }

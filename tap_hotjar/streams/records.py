@@ -56,6 +56,16 @@ def as_text(value: object) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
+def string_field(value: object) -> str | None:
+    """An optional string field's value as the Conformer leaves it: a string as it is, a
+    number as its text (lossless), anything else null."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, _NUMBER) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
 def usable_id(value: object) -> str | None:
     """An id as the key it becomes (a number conformed to its text), or None if it cannot be one."""
     if isinstance(value, str):

@@ -26,8 +26,10 @@ if t.TYPE_CHECKING:
 
 
 # Responses whose answers are written by one sync of survey_answers, at most (it can
-# wait for them: they are held as the lists the parsed responses already hold).
-ANSWERS_PER_SYNC = 1000
+# wait for them: they are held as the lists the parsed responses already hold). Each
+# sync costs the SDK a partition and a few log lines; each held response memory
+# (measured, 60 surveys of 1,000 responses: peak RSS 59.9 MiB at 1,000, 56.9 at 300).
+ANSWERS_PER_SYNC = 300
 
 
 class Page(t.NamedTuple):

@@ -173,4 +173,3 @@ class PacedSession(requests.Session):
         self.mount("https://", adapter)
         if user_agent:
             self.headers["User-Agent"] = user_agent
-

@@ -138,24 +138,14 @@ def main(argv: list[str] | None = None) -> int:
                 for _ in range(args.repeat):
                     steps.append(_timed("tap", [c.tap_executable(), "--config", str(config)], workdir))
                     print(f"    {messages.stat().st_size / 1e6:.0f} MB of Singer messages", flush=True)
-                    first.write_text(json.dumps(_postgres_config(schema(), first=True)))
-                    steps.append(
-                        _timed(
-                            "target-postgres (INSERT, validation)",
-                            [str(TARGET_POSTGRES), "--config", str(first)],
-                            workdir,
-                            stdin=messages,
+                    for label, path, as_first in (
+                        ("target-postgres (INSERT, validation)", first, True),
+                        ("target-postgres (COPY)", now, False),
+                    ):
+                        path.write_text(json.dumps(_postgres_config(schema(), first=as_first)))
+                        steps.append(
+                            _timed(label, [str(TARGET_POSTGRES), "--config", str(path)], workdir, stdin=messages)
                         )
-                    )
-                    now.write_text(json.dumps(_postgres_config(schema(), first=False)))
-                    steps.append(
-                        _timed(
-                            "target-postgres (COPY)",
-                            [str(TARGET_POSTGRES), "--config", str(now)],
-                            workdir,
-                            stdin=messages,
-                        )
-                    )
                     duck.write_text(
                         json.dumps(
                             {

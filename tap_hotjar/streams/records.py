@@ -68,11 +68,7 @@ def string_field(value: object) -> str | None:
 
 def usable_id(value: object) -> str | None:
     """An id as the key it becomes (a number conformed to its text), or None if it cannot be one."""
-    if isinstance(value, str):
-        return value or None
-    if isinstance(value, _NUMBER) and not isinstance(value, bool):
-        return str(value)
-    return None
+    return string_field(value) or None
 
 
 def field_name(path: Path) -> str:

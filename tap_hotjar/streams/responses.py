@@ -177,8 +177,8 @@ class SurveyResponsesStream(HotjarStream):
         ):
             if created is not None and stop_at is not None and created < stop_at:
                 continue  # older than the bookmark or start_date
-            which = f"response {_id_of(row, number, index)} of survey {survey_id!r} (site {site_id})"
             if created is None:
+                which = _which(row, number, index, site_id, survey_id)
                 if _id_of(row, number, index).startswith("#"):
                     why = f"id is {json_kind(row.get('id'), missing='id' not in row)}"
                 else:
@@ -195,6 +195,7 @@ class SurveyResponsesStream(HotjarStream):
                     if isinstance(answer, dict) and "answer" in answer:
                         answer["answer"] = as_text(answer["answer"])
             if not valid:
+                which = _which(row, number, index, site_id, survey_id)  # only a bad page's rows need it
                 verdict = self._conformer.conform(row)
                 if verdict.record is None:
                     self.run.malformed.skip(self.name, f"{which} (and its answers)", verdict.skipped_for or "")
@@ -261,6 +262,11 @@ def _instant(value: object) -> str | None:
         return normalize_timestamp(value)  # type: ignore[arg-type]
     except ValueError:
         return None
+
+
+def _which(row: dict[str, t.Any], page: int, index: int, site_id: int, survey_id: str) -> str:
+    """A response as messages name it."""
+    return f"response {_id_of(row, page, index)} of survey {survey_id!r} (site {site_id})"
 
 
 def _id_of(row: dict[str, t.Any], page: int, index: int) -> str:

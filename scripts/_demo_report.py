@@ -185,7 +185,7 @@ def report(wh: Warehouse, before: dict[str, int]) -> None:
     print(f"  duplicate response ids: {dupes}")
 
     models = wh.model_counts()
-    print(f"\nModels built by dbt in schema {wh.models} (transform/, README: Analytics):")
+    print(f"\nModels built by dbt in schema {wh.models} (transform/, docs/analytics.md):")
     for mart in MARTS:
         print(f"  {mart:<28} {models.get(mart, 0):>7} rows")
     if "hotjar__nps" not in models:

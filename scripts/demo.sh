@@ -207,7 +207,7 @@ say "  Meltano state now: $BOOKMARKS"
 
 if [ "$TARGET" = postgres ]; then
     # target-postgres creates timestamp columns without time zone; convert them
-    # once (README: PostgreSQL). Later runs load into the converted columns.
+    # once (docs/pipelines.md, Into PostgreSQL). Later runs load into the converted columns.
     CONVERTED=$(report timestamptz | wc -l)
     if [ "$CONVERTED" -gt 0 ]; then
         say "  Converted $CONVERTED columns to timestamp with time zone (scripts/postgres_timestamptz.sql)."

@@ -1,4 +1,4 @@
-"""The tap's four streams, each a line of the contract (README, "Streams").
+"""The tap's four streams, each a line of the contract (docs/streams.md).
 
 - `base`: what every stream shares (the run, schemas, state, HTTP conventions);
 - `surveys`: `surveys` and `survey_questions`;

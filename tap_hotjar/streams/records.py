@@ -1,6 +1,6 @@
 """Records exactly as their schemas declare them, whatever the API sends.
 
-The rule, decided per field (README, "Malformed data"):
+The rule, decided per field (docs/malformed-data.md):
 
 1. What can be conformed without loss is: a number where the reference says string
    becomes its text (`5` -> "5"), an integral float where it says integer becomes the

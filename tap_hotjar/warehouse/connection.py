@@ -68,15 +68,17 @@ def parse_url(url: str) -> WarehouseURL:
     if scheme == DUCKDB:
         path = urllib.parse.unquote(parts.path)
         if parts.netloc or not path.startswith("/") or path == "/":
-            raise WarehouseError(f"a DuckDB URL needs an absolute path: duckdb:///absolute/path/to/file.duckdb, not {url!r}")
+            raise WarehouseError(
+                f"a DuckDB URL needs an absolute path: duckdb:///absolute/path/to/file.duckdb, not {url!r}"
+            )
         return WarehouseURL(kind=DUCKDB, path=os.path.normpath(path))
     if scheme in {"postgresql", "postgres"}:
         dbname = urllib.parse.unquote(parts.path.lstrip("/"))
         if not parts.hostname or not parts.username or not dbname or "/" in dbname:
             shown = WarehouseURL(kind=POSTGRES, host=parts.hostname or "", user=parts.username or "", dbname=dbname)
             raise WarehouseError(
-                f"a PostgreSQL URL needs a user, a host and a database: postgresql://user[:password]@host[:port]/dbname, "
-                f"not {shown.display!r}"
+                "a PostgreSQL URL needs a user, a host and a database: "
+                f"postgresql://user[:password]@host[:port]/dbname, not {shown.display!r}"
             )
         return WarehouseURL(
             kind=POSTGRES,
@@ -86,7 +88,8 @@ def parse_url(url: str) -> WarehouseURL:
             password=urllib.parse.unquote(parts.password) if parts.password else None,
             dbname=dbname,
         )
-    raise WarehouseError(f"unknown warehouse URL scheme {parts.scheme + ':' if parts.scheme else '(none)'}; expected {URL_FORMS}")
+    scheme_shown = f"{parts.scheme}:" if parts.scheme else "(none)"
+    raise WarehouseError(f"unknown warehouse URL scheme {scheme_shown}; expected {URL_FORMS}")
 
 
 class Connection:

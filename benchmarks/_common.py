@@ -207,6 +207,28 @@ def workdir(prefix: str) -> tempfile.TemporaryDirectory:
 STREAMS = ("surveys", "survey_questions", "survey_responses", "survey_answers")
 SURVEYS_AND_RESPONSES = ("surveys", "survey_responses")
 
+# Named datasets (simulator options). "benchmarks": the benchmarks' own shape (issue #10):
+# 4 sites, the simulator's varied responses (4.2 answers each on average). "issue20": the
+# shape issue #20 measured: one site, exactly 4 answers a response (the last to a
+# question no longer in the survey), a numeric user attribute in every response.
+SHAPES: dict[str, dict[str, Any]] = {
+    "benchmarks": {"sites": 4, "surveys": 20, "responses_per_survey": 3000, "answers_per_response": None},
+    "issue20": {"sites": 1, "surveys": 20, "responses_per_survey": 3000, "answers_per_response": 4},
+}
+
+# The environments the tap's CPU is measured in: PYTHONUNBUFFERED set (many Docker
+# images and orchestrators set it; so do the machines these figures come from) or not.
+UNBUFFERED_ENVS = {"unbuffered": "1", "buffered": None}
+
+
+def env_with(pythonunbuffered: str | None) -> dict[str, str]:
+    """This process's environment with PYTHONUNBUFFERED set to the value given, or unset (None)."""
+    env = dict(os.environ)
+    env.pop("PYTHONUNBUFFERED", None)
+    if pythonunbuffered is not None:
+        env["PYTHONUNBUFFERED"] = pythonunbuffered
+    return env
+
 
 def versions() -> dict:
     """Versions of what is measured, and the commit of the checkout (for before/after)."""
@@ -266,6 +288,8 @@ def header(title: str, args: Any) -> dict:
     )
     # Other engineers share the machine's cores: absolute times mean little when this is high.
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in meta['loadavg_start'])}")
+    meta["pythonunbuffered"] = os.environ.get("PYTHONUNBUFFERED")
+    print(f"PYTHONUNBUFFERED in this environment: {meta['pythonunbuffered'] or '(unset)'}")
     sys.stdout.flush()
     return meta
 

@@ -213,8 +213,14 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown stream(s): {', '.join(sorted(unknown))}")
     with open(a.config, encoding="utf-8") as f:
         config = json.load(f)
-    sys.stdout.reconfigure(encoding="utf-8")  # type: ignore[union-attr]  # whatever the locale: the tap writes UTF-8
-    summary = run(config, sys.stdout, a.rate_limit, streams)
+    # UTF-8 whatever the locale (the tap writes UTF-8), through a buffer of its own
+    # whatever PYTHONUNBUFFERED says: with it, sys.stdout writes each string at once
+    # (a system call per record and one per newline), which is no floor.
+    out = open(sys.stdout.fileno(), "w", encoding="utf-8", buffering=1 << 16, closefd=False)  # noqa: SIM115
+    try:
+        summary = run(config, out, a.rate_limit, streams)
+    finally:
+        out.close()
     print(json.dumps(summary), file=sys.stderr, flush=True)
     return 0
 

@@ -18,7 +18,12 @@ from the first to the last request as the server saw them, both as % of the limi
 the median and the lowest requests in a second (whole seconds from the first
 arrival: sustained or in bursts), the busiest one-second window (sliding, over
 arrival times, token requests and 429s included), 429s, the tap's peak RSS and CPU,
-and whether every response was written. Then peak RSS across shapes (bounded and
+and whether every response was written; and the share of what is possible (issue #20):
+the least time any client could take from the first request to the last, max(requests
+/ limit, longest chain x latency), over the time the tap took. The longest chain is
+the longest run of requests that can only go one after another: a site's survey
+listing pages, then one survey's response pages (each page's cursor comes from the
+one before); the token request before them is left out, as issue #20 counts it. Then peak RSS across shapes (bounded and
 flat: the same at every shape; peak RSS varies between identical runs, which
 ``--repeat`` shows). With ``--repeat`` the JSON figures are medians of the rates
 and the worst busiest window, 429 count and peak RSS.
@@ -47,6 +52,23 @@ def parse_shape(text: str) -> tuple[int, int]:
     return int(surveys), int(pages)
 
 
+def longest_chain(log: list[tuple]) -> int:
+    """Requests that had to go one after another: a site's listing pages, then a survey's response pages."""
+    listings: dict[str, int] = {}
+    responses: dict[tuple[str, str], int] = {}
+    for _, method, path, *_ in log:
+        parts = path.strip("/").split("/")  # v1 sites SITE surveys [SURVEY responses]
+        if method != "GET" or len(parts) < 4 or parts[:2] != ["v1", "sites"] or parts[3] != "surveys":
+            continue
+        if len(parts) == 4:
+            listings[parts[2]] = listings.get(parts[2], 0) + 1
+        elif len(parts) == 6 and parts[5] == "responses":
+            key = (parts[2], parts[4])
+            responses[key] = responses.get(key, 0) + 1
+    chains = [listings.get(site, 0) + n for (site, _), n in responses.items()]
+    return max(chains, default=max(listings.values(), default=0))
+
+
 def run_one(sim: object, a: argparse.Namespace, latency_ms: float, shape: str, cmd: list[str], work: Path) -> dict:
     surveys, pages = parse_shape(shape)
     sim.set_faults(latency=latency_ms / 1000)  # type: ignore[attr-defined]
@@ -54,7 +76,9 @@ def run_one(sim: object, a: argparse.Namespace, latency_ms: float, shape: str, c
     sim.reset_counts()  # type: ignore[attr-defined]
     r = c.run_counted(cmd, work / "stderr.txt", timeout=a.timeout)
     counts = sim.counts()  # type: ignore[attr-defined]
-    stats = c.arrival_stats(c.arrival_times(sim), a.rate_limit)
+    log = sim.requests_log  # type: ignore[attr-defined]
+    stats = c.arrival_stats(sorted(entry[0] for entry in log), a.rate_limit)
+    chain = longest_chain(log)
     expected = (surveys // a.sites) * a.sites * pages * PAGE
     got = r["out"]["records"].get("survey_responses", 0)
     ok = r["returncode"] == 0 and not r["timed_out"]
@@ -87,6 +111,9 @@ def run_one(sim: object, a: argparse.Namespace, latency_ms: float, shape: str, c
     limit = a.rate_limit
     row["pct_wall"] = 100 * row["rate_wall"] / limit
     row["pct_first_last"] = 100 * row["rate_first_last"] / limit if row["rate_first_last"] else None
+    row["chain"] = chain
+    row["ideal_s"] = max(row["requests"] / limit, chain * latency_ms / 1000)
+    row["of_possible"] = row["ideal_s"] / row["span_s"] if row["span_s"] else None
     row["ok"] = ok and got == expected
     if not ok:
         row["error"] = (work / "stderr.txt").read_text()[-1500:]
@@ -144,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(row)
                     print(
                         f"  {shape:>6} at {latency:g} ms: {row['status']}, {row['requests']} requests in "
-                        f"{row['wall']:.1f} s, {row['rate_first_last'] or 0:.1f}/s first to last",
+                        f"{row['wall']:.1f} s, {row['rate_first_last'] or 0:.1f}/s first to last, "
+                        f"{row['of_possible'] or 0:.2f} of possible",
                         flush=True,
                     )
     rows.sort(key=lambda r: (r["latency_ms"], shapes.index(r["shape"]), r["repeat"]))
@@ -165,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
             ("lowest/s", "min_1s", "g"),
             ("busiest 1 s", "busiest_1s", "g"),
             ("429s", "n429", "g"),
+            ("first-last s", "span_s", ".2f"),
+            ("chain", "chain", "g"),
+            ("possible s", "ideal_s", ".2f"),
+            ("of possible", "of_possible", ".2f"),
             ("peak RSS MB", "rss_mb", ".0f"),
             ("CPU s", "cpu", ".1f"),
             ("all responses", "complete", ""),
@@ -187,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             mine = [r for r in rows if r["latency_ms"] == latency and r["shape"] == shape]
             tag = f"lat{latency:g}.{shape}"
             # Medians over --repeat runs (the one run by default); worst case for the limits.
-            for k in ("rate_wall", "rate_first_last", "pct_first_last", "median_1s", "cpu"):
+            for k in ("rate_wall", "rate_first_last", "pct_first_last", "median_1s", "cpu", "of_possible"):
                 values = [r[k] for r in mine if r[k] is not None]
                 figures[f"{tag}.{k}"] = c.median(values) if values else None
             for k in ("busiest_1s", "n429", "rss_mb"):

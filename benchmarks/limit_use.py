@@ -3,9 +3,11 @@
 With no latency a tap is held back only by its own pacing and its own CPU: at
 50/s it has 20 ms of one core per request (for a page of 100 responses and their
 answers). The simulator enforces the documented limit (429 + Retry-After past 50
-requests in any one second). Runs, as SURVEYSxRESPONSES[:streams]: 20 surveys x
-3,000 responses (30 pages each) with every stream selected, the same with only
-surveys and survey_responses selected, and many small surveys, 600 x 30 (one
+requests in any one second). Runs, as SURVEYSxRESPONSES[:streams] or a named shape
+(``_common.SHAPES``) [:streams]: issue #20's shape (``issue20``: 1 site, 20 surveys x
+3,000 responses, exactly 4 answers each) with every stream selected, 20 surveys x
+3,000 responses (30 pages each, 4 sites) with every stream selected, the same with
+only surveys and survey_responses selected, and many small surveys, 600 x 30 (one
 page each), every stream.
 
 The simulator runs in threads of this process, for its request log (arrival
@@ -36,13 +38,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
 
-DEFAULT_RUNS = "20x3000,20x3000:surveys+survey_responses,600x30"
+DEFAULT_RUNS = "issue20,20x3000,20x3000:surveys+survey_responses,600x30"
 
 
-def parse_run(text: str) -> tuple[int, int, tuple[str, ...]]:
+def parse_run(text: str, sites: int) -> tuple[tuple[int, int, int, int | None], tuple[str, ...]]:
+    """((sites, surveys, responses, answers per response), streams) of a run spec."""
     shape, _, streams = text.partition(":")
-    surveys, _, responses = shape.lower().partition("x")
-    return int(surveys), int(responses), c.streams_arg(streams or "all")
+    if shape in c.SHAPES:
+        named = c.SHAPES[shape]
+        dataset = (named["sites"], named["surveys"], named["responses_per_survey"], named["answers_per_response"])
+    else:
+        surveys, _, responses = shape.lower().partition("x")
+        dataset = (min(sites, int(surveys)), int(surveys), int(responses), None)
+    return dataset, c.streams_arg(streams or "all")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,21 +70,24 @@ def main(argv: list[str] | None = None) -> int:
         a.runs = "20x600,20x600:surveys+survey_responses,120x30"
     specs = [s.strip() for s in a.runs.split(",") if s.strip()]
     # "a,b" inside a stream list would split a run: streams are joined with '+' here.
-    runs = [parse_run(s) for s in specs]
+    runs = [parse_run(s, a.sites) for s in specs]
 
     meta = c.header("limit_use: use of the API's rate limit with no latency", a)
     print(f"rate limit {a.rate_limit:g}/s enforced (429 + Retry-After); no latency; page size 100")
     tmp = c.workdir("limit")
     work = Path(tmp.name)
     rows: list[dict] = []
-    datasets: dict[tuple[int, int], list[tuple[int, tuple[str, ...]]]] = {}
-    for i, (surveys, responses, streams) in enumerate(runs):
-        datasets.setdefault((surveys, responses), []).append((i, streams))
-    for (surveys, responses), selections in datasets.items():
-        sites = min(a.sites, surveys)
+    datasets: dict[tuple[int, int, int, int | None], list[tuple[int, tuple[str, ...]]]] = {}
+    for i, (dataset, streams) in enumerate(runs):
+        datasets.setdefault(dataset, []).append((i, streams))
+    for (sites, surveys, responses, answers), selections in datasets.items():
         per_site = surveys // sites
         with c.in_process_simulator(
-            sites=sites, surveys_per_site=per_site, responses_per_survey=responses, rate_limit=a.rate_limit
+            sites=sites,
+            surveys_per_site=per_site,
+            responses_per_survey=responses,
+            answers_per_response=answers,
+            rate_limit=a.rate_limit,
         ) as sim:
             config = work / "config.json"
             config.write_text(json.dumps(sim.config()))
@@ -94,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                 limit = a.rate_limit
                 row = {
                     "order": i,
-                    "run": f"{sites * per_site}x{responses}",
+                    "run": f"{sites * per_site}x{responses}"
+                    + (f" ({sites} site{'s' if sites > 1 else ''}, {answers} answers)" if answers is not None else ""),
                     "streams": c.streams_label(streams),
                     "status": "timeout" if r["timed_out"] else ("ok" if ok else f"exit {r['returncode']}"),
                     "requests": counts["total"],

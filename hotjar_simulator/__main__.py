@@ -59,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency-spike-every", type=int, default=0)
     p.add_argument("--latency-spike-seconds", type=float, default=1.0)
     p.add_argument("--fault-token-endpoint", action="store_true")
+    p.add_argument(
+        "--answers-per-response",
+        type=int,
+        default=None,
+        help="every response has exactly N answers, the last to a question no longer in the survey, "
+        "and a numeric user attribute (default: varied)",
+    )
     p.add_argument("--config-out", help="write the tap config JSON to this file")
     a = p.parse_args(argv)
 
@@ -77,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         rate_limit=a.rate_limit,
         latency=a.latency,
         organization_id=a.organization_id,
+        answers_per_response=a.answers_per_response,
     )
     faults = {
         "error_429_every": a.error_429_every,

@@ -377,10 +377,18 @@ class Dataset:
         empty_sites: int = 1,
         empty_surveys: int = 1,
         extra_fields: bool = False,
+        answers_per_response: int | None = None,
     ) -> None:
         # extra_fields: add fields the reference does not document (an API may
         # grow them in v1), at the top level and nested, to surveys and responses.
         self.extra_fields = extra_fields
+        # answers_per_response: every response has exactly this many answers, the last
+        # one (and any beyond the survey's answerable questions) to a question no
+        # longer in the survey, and a numeric user attribute (a fixed shape for
+        # benchmarks; None: the varied shape described above).
+        if answers_per_response is not None and int(answers_per_response) < 0:
+            raise ValueError("answers_per_response must be >= 0")
+        self.answers_per_response = None if answers_per_response is None else int(answers_per_response)
         if isinstance(responses_per_survey, (list, tuple)):
             lo, hi = (int(x) for x in responses_per_survey)
             if lo < 0 or hi < lo:
@@ -655,7 +663,14 @@ class Dataset:
             if has_sent:
                 ans["sentiment"] = sentiment
             answers.append(ans)
-        if rnd() < 0.03:
+        fixed = self.answers_per_response
+        ghosts = 0
+        if fixed is not None:
+            del answers[max(0, fixed - 1) :]
+            ghosts = fixed - len(answers)
+        elif rnd() < 0.03:
+            ghosts = 1
+        for _ in range(ghosts):
             while True:
                 ghost = f"question_{sv.uuid}_{rng.getrandbits(32):08x}"
                 if ghost not in sv.question_ids:
@@ -663,7 +678,7 @@ class Dataset:
             ans = {"answer": choice(_SHORT + _LONG), "comment": None, "question_id": ghost, "tags": []}
             if has_sent:
                 ans["sentiment"] = None
-            answers.insert(rng.randrange(len(answers) + 1), ans)
+            answers.insert(len(answers) if fixed is not None else rng.randrange(len(answers) + 1), ans)
         browser, os_name, device = choice(_BROWSERS)
         r = rnd()
         window: dict[str, int | None]
@@ -677,6 +692,8 @@ class Dataset:
         attrs: list[dict[str, Any]] = []
         if rnd() >= 0.3:
             attrs = [{"name": n, "value": _attr_value(rng, n)} for n in rng.sample(_ATTR_NAMES, rng.randint(1, 5))]
+        if fixed is not None and not any(a["name"] == "seats" for a in attrs):
+            attrs.append({"name": "seats", "value": _attr_value(rng, "seats")})
         extra = {}
         if self.extra_fields:
             extra = {"language": choice(["en", "fr", "ja"]), "device_pixel_ratio": 2.0}

@@ -369,9 +369,11 @@ class HotjarSimulator:
         latency: float = 0.0,
         organization_id: int = 424242,
         extra_fields: bool = False,
+        answers_per_response: int | None = None,
     ) -> None:
         self.data = Dataset(
             extra_fields=extra_fields,
+            answers_per_response=answers_per_response,
             seed=seed,
             sites=sites,
             surveys_per_site=surveys_per_site,

@@ -19,6 +19,7 @@ import click
 import requests
 from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 
+from tap_hotjar.checkpoints import flush_output
 from tap_hotjar.errors import EXIT_FAILED, EXIT_INTERRUPTED, HotjarError, HotjarInterrupted, redact, remember_secret
 from tap_hotjar.http import policy
 from tap_hotjar.settings import DEBUG_ENV, ENV_CONFIG, ENV_PREFIX, TAP_NAME, check_state
@@ -31,6 +32,7 @@ CLOSED_OUTPUT = "the output was closed before the sync finished (the target stop
 def _fail(message: str, code: int = EXIT_FAILED) -> t.NoReturn:
     _silence_logging()
     try:
+        flush_output()  # records written before the failure, as far as the output takes them
         sys.stdout.flush()
     except (OSError, ValueError):  # the reader is gone: what is buffered has nowhere to go
         _discard_stdout()
@@ -172,6 +174,7 @@ def main(args: list[str] | None = None) -> None:
     _check_inputs(argv)
     try:
         TapHotjar.cli.main(args=argv, prog_name=TAP_NAME, standalone_mode=False)
+        flush_output(quiet=False)  # the tap buffers its output (checkpoints.py)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except SystemExit:

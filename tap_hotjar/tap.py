@@ -96,11 +96,15 @@ class TapHotjar(sdk_internals.ValidatedConfig, sdk_internals.TerminationWritesSt
     def on_termination(self, signum: int) -> None:
         # singer-sdk writes the state and exits 0; an unfinished sync must not look
         # finished to the orchestrator. cli.py turns this into one line and exit
-        # status 128 + signum.
-        try:
-            self._state_pacer.interrupted(self.state)
-        finally:
-            raise HotjarInterrupted(signum)
+        # status 128 + signum. A write under way is finished first, so that the
+        # STATE is a line of its own.
+        def interrupted() -> None:
+            try:
+                self._state_pacer.interrupted(self.state)
+            finally:
+                raise HotjarInterrupted(signum)
+
+        t.cast("CountingWriter", self.message_writer).at_safe_point(interrupted)
 
 
 CONFIG_CHECK = settings.config_check(TapHotjar.append_builtin_config)

@@ -86,7 +86,7 @@ def survey_context(site_id: int, survey_id: str) -> Context:
     return {"site_id": site_id, "survey_id": survey_id}
 
 
-class RunStream(sdk_internals.SchemaOnce, Stream):
+class RunStream(sdk_internals.SchemaOnce, sdk_internals.DirectRecords, Stream):
     """A stream of this tap: made with the run it belongs to."""
 
     # Records are made to fit their schema by the tap itself (streams/records.py), and
@@ -98,6 +98,7 @@ class RunStream(sdk_internals.SchemaOnce, Stream):
         self.run = run
         self._indexed_state: StreamStateManager | None = None
         self._undeclared_reported: set[str] = set()
+        self._declared: t.KeysView[str] | None = None
         super().__init__(tap)
 
     @property
@@ -124,9 +125,19 @@ class RunStream(sdk_internals.SchemaOnce, Stream):
             if files.add(self.name, record):
                 yield batch_config.encoding, files.close_all(keep=self.name)
 
+    @property
+    def declared(self) -> t.KeysView[str]:
+        """The names of the schema's top-level properties (the schema descriptor, resolved once)."""
+        if self._declared is None:
+            self._declared = self.schema["properties"].keys()
+        return self._declared
+
     @override
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        dropped = drop_undeclared(row, self.schema["properties"])
+        declared = self._declared or self.declared
+        if row.keys() <= declared:  # the rule: most records
+            return row
+        dropped = drop_undeclared(row, declared)
         if dropped and not dropped <= self._undeclared_reported:
             self._undeclared_reported |= dropped
             self.logger.warning(

@@ -65,6 +65,10 @@ class SurveyHandoff:
             return None
         return self._question_types.get(str(question_id))
 
+    def question_types(self, survey_id: str) -> t.Mapping[str, str | None]:
+        """Question id -> type, for `question_type` many times over (a string id: the same answer)."""
+        return self._question_types if self._current(survey_id) else {}
+
     def _current(self, survey_id: str) -> bool:
         if survey_id != self._survey_id:
             # The SDK syncs children right after their parent; if that ever changes,

@@ -187,15 +187,16 @@ def _lossless(value: object, schema: Mapping[str, t.Any]) -> object:
     return value
 
 
-def drop_undeclared(record: dict[str, t.Any], properties: Mapping[str, t.Any]) -> set[str]:
-    """Remove top-level fields the schema does not declare (in place: the record stays the
-    same object, which the responses stream recognises); the names removed.
+def drop_undeclared(record: dict[str, t.Any], declared: t.AbstractSet[str]) -> set[str]:
+    """Remove top-level fields the schema does not declare (`declared`: the names of its
+    properties), in place: the record stays the same object, which the responses stream
+    recognises; the names removed.
 
     Undeclared nested fields are kept: they travel inside a JSON value.
     """
-    if record.keys() <= properties.keys():
+    if record.keys() <= declared:
         return set()
-    dropped = record.keys() - properties.keys()
+    dropped = record.keys() - declared
     for name in dropped:
         del record[name]
     return dropped

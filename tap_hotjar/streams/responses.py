@@ -75,6 +75,7 @@ class SurveyResponsesStream(HotjarStream):
         page_type = msgspec.defstruct("ResponsesPage", [("results", list[self._conformer.fast_type])])  # type: ignore[name-defined]
         self._page_type = msgspec.json.Decoder(page_type)
         self._sync_answers_after: dict[str, t.Any] | None = None
+        self._answers_wanted = False  # survey_answers is selected (found once per survey)
         run.handoff.read_ahead.bind(self)
         sdk_internals.quiet_unsorted_warning()
 
@@ -118,7 +119,7 @@ class SurveyResponsesStream(HotjarStream):
         assert context is not None
         site_id, survey_id = context["site_id"], context["survey_id"]
         stop_at = self._stop_point(context)
-        answers_wanted = any(child.selected for child in self.child_streams)
+        answers_wanted = self._answers_wanted = any(child.selected for child in self.child_streams)
         pages = self.run.handoff.read_ahead.pages((site_id, survey_id), context)
         try:
             decoded = (self._rows(page, n, site_id, survey_id, stop_at) for n, page in enumerate(pages, 1))
@@ -208,7 +209,7 @@ class SurveyResponsesStream(HotjarStream):
     @override
     def generate_child_contexts(self, record: Record, context: Context | None) -> Iterable[Context | None]:
         assert context is not None
-        if any(child.selected for child in self.child_streams) and self.stream_maps[0].get_filter_result(record):
+        if self._answers_wanted and self.stream_maps[0].get_filter_result(record):
             answers = record.get("answers")
             self.run.handoff.hold_answers(
                 HeldAnswers(
@@ -236,25 +237,29 @@ class SurveyAnswersStream(RunStream):
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         handoff = self.run.handoff
-        written = 0
+        progress = self.run.progress
         for held in handoff.take_answers():
-            for position, answer in enumerate(held.answers):
-                question_id = answer.get("question_id")
-                written += 1
+            site_id, survey_id, response_id, created_time, answers = held
+            types = handoff.question_types(survey_id)
+            progress.answers += len(answers)
+            for position, answer in enumerate(answers):
+                get = answer.get
+                question_id = get("question_id")
                 yield {
-                    "site_id": held.site_id,
-                    "survey_id": held.survey_id,
-                    "response_id": held.response_id,
+                    "site_id": site_id,
+                    "survey_id": survey_id,
+                    "response_id": response_id,
                     "position": position,
                     "question_id": question_id,
-                    "question_type": handoff.question_type(held.survey_id, question_id),
-                    "answer": answer.get("answer"),
-                    "comment": answer.get("comment"),
-                    "sentiment": answer.get("sentiment"),
-                    "tags": answer.get("tags"),
-                    "created_time": held.created_time,
+                    "question_type": types.get(question_id)
+                    if type(question_id) is str
+                    else handoff.question_type(survey_id, question_id),
+                    "answer": get("answer"),
+                    "comment": get("comment"),
+                    "sentiment": get("sentiment"),
+                    "tags": get("tags"),
+                    "created_time": created_time,
                 }
-        self.run.progress.answers += written
 
 
 def _instant(value: object) -> str | None:

@@ -7,19 +7,36 @@ pass), and through the tap's behaviour.
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import datetime
 import inspect
+import io
 import json
 import logging
+import re
+import sys
 
 import pytest
 from singer_sdk import Stream, Tap
+from singer_sdk.contrib import msgspec as sdk_msgspec
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.helpers import _state as sdk_state
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers._typing import conform_record_data_types
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.plugin_base import PluginBase
+from singer_sdk.singerlib.catalog import SelectionMask
+from singer_sdk.singerlib.encoding.simple import RecordMessage
 from singer_sdk.streams import _state as sdk_stream_state
 
 from tap_hotjar import sdk_internals
+from tap_hotjar.checkpoints import CountingWriter
 from tap_hotjar.errors import HotjarConfigError
 from tap_hotjar.tap import TapHotjar
+
+STREAMS = ("surveys", "survey_questions", "survey_responses", "survey_answers")
 
 
 def _source(obj: object) -> str:
@@ -139,3 +156,144 @@ def test_sdk_still_words_the_unsorted_warning_as_we_filter_it(caplog):
             {}, latest_record={"rk": "a"}, replication_key="rk", is_sorted=False, check_sorted=True
         )
     assert not [r for r in caplog.records if sdk_internals.UNSORTED_WARNING in str(r.msg)]
+
+
+# (9) records written directly, (10) no state step for full-table streams
+
+
+def _sync_in_process(config: dict, catalog: dict | None = None) -> tuple[TapHotjar, list[dict]]:
+    """A full sync of the tap in this process (as singer-sdk's test runner does it): its messages."""
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    tap = TapHotjar(config=config, catalog=catalog)
+    with contextlib.redirect_stdout(out):
+        tap.sync_all()
+    out.seek(0)
+    return tap, [json.loads(line) for line in out.buffer.read().splitlines()]
+
+
+def _without_run_times(messages: list[dict]) -> list[str]:
+    """The messages with what differs between two runs left out: time_extracted, and the
+    replication key signpost (the time a run started) in STATE."""
+    return [
+        re.sub(
+            r'"replication_key_signpost":"[^"]*"',
+            "",
+            json.dumps({k: v for k, v in m.items() if k != "time_extracted"}, separators=(",", ":")),
+        )
+        for m in messages
+    ]
+
+
+def test_sdk_writes_a_record_through_the_steps_we_skip():
+    assert "self._write_record_message(record)" in _source(Stream._sync_records)
+    assert "self._increment_stream_state(record, context=current_context)" in _source(Stream._sync_records)
+    write = _source(Stream._write_record_message)
+    assert "for record_message in self._generate_record_messages(record):" in write
+    assert "self._tap.write_message(record_message)" in write
+    assert "self.state_manager.is_flushed = False" in write
+    generate = _source(Stream._generate_record_messages)
+    for step in (
+        "pop_deselected_record_properties(record, self.schema, self.mask)",
+        "conform_record_data_types(",
+        "level=self.TYPE_CONFORMANCE_LEVEL",
+        "for stream_map in self.stream_maps:",
+        "mapped_record = stream_map.transform(record)",
+        "stream=stream_map.stream_alias",
+        "version=self._stream_version",
+        "time_extracted=utc_now()",
+    ):
+        assert step in generate, step
+    # The writer encodes the message's dict with the encoder we encode records with.
+    assert "serialize_jsonl(message.to_dict())" in _source(MsgSpecWriter.serialize_message)
+    assert "encoder.encode_into(obj, _jsonl_msg_buffer)" in _source(sdk_msgspec.serialize_jsonl)
+    assert sdk_internals.encode_record_into == sdk_msgspec.encoder.encode_into
+    # A full-table stream's state is left alone.
+    assert "self.replication_method == REPLICATION_INCREMENTAL" in _source(Stream._increment_stream_state)
+
+
+def test_the_steps_we_skip_leave_a_record_unchanged_where_we_skip_them(caplog):
+    record = {"id": 5, "undeclared": [1], "nested": {"a": {"b": 1}}, "window_size": {"width": "wide"}}
+    original = copy.deepcopy(record)
+    schema = {"type": "object", "properties": {"id": {"type": "string"}, "window_size": {"type": "object"}}}
+    # Type conformance off: the very record, types and undeclared fields as they were, no warning.
+    with caplog.at_level(logging.WARNING):
+        same = conform_record_data_types("s", record, schema, TypeConformanceLevel.NONE, logging.getLogger("t"))
+    assert same is record and record == original and not caplog.records
+    # A mask with nothing deselected pops nothing, at any depth (absent breadcrumbs take their parent's value).
+    mask = SelectionMask({(): True, ("properties", "id"): True})
+    pop_deselected_record_properties(record, schema, mask)
+    assert record == original
+    # ...and one deselected entry, however deep, is what makes a mask not all True.
+    mask[("properties", "nested", "properties", "a", "properties", "b")] = False
+    assert not all(mask.values())
+    pop_deselected_record_properties(record, schema, mask)
+    assert record["nested"] == {"a": {}}
+    # The default stream map without flattening hands back the record itself.
+    same_map = SameRecordTransform("s", schema, ("id",), flattening_options=None)
+    assert same_map.transform(record) is record and not same_map.flattening_enabled
+
+
+def test_a_record_written_directly_is_the_line_singer_sdk_writes(monkeypatch):
+    extracted = datetime.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=datetime.timezone.utc)
+    record = {"id": "r1", "answers": [{"answer": "5", "tags": None}], "n": 1.5, "ok": True, "u": "Zoë"}
+    for version in (None, 1764460800):
+        message = RecordMessage(stream="survey_responses", record=record, version=version, time_extracted=extracted)
+        sdk_line = bytes(MsgSpecWriter().format_message(message))
+        # The dict DirectRecords builds, in the SDK's key order.
+        direct: dict = {"type": "RECORD", "stream": "survey_responses", "record": record}
+        if version is not None:
+            direct["version"] = version
+        direct["time_extracted"] = extracted
+        assert list(direct.items()) == list(message.to_dict().items())
+        out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+        monkeypatch.setattr(sys, "stdout", out)
+        writer = CountingWriter()
+        writer.write_record(direct)
+        writer.flush()
+        assert out.buffer.getvalue() == sdk_line  # type: ignore[attr-defined]
+        assert writer.bytes_written == len(sdk_line)
+
+
+def test_records_written_directly_are_what_singer_sdks_own_path_writes(shared_sim, monkeypatch):
+    tap, direct = _sync_in_process(shared_sim.config())
+    for stream in tap.streams.values():
+        assert stream._direct_writer is tap.message_writer, stream.name  # the direct path was taken
+    assert not tap.streams["survey_answers"]._incremental
+    assert tap.streams["survey_responses"]._incremental
+    monkeypatch.setattr(sdk_internals.DirectRecords, "_direct_record_writer", lambda self: None)
+    monkeypatch.setattr(sdk_internals.DirectRecords, "_incremental", True)  # the SDK's step for every stream
+    tap, sdk_path = _sync_in_process(shared_sim.config())
+    assert all(stream._direct_writer is None for stream in tap.streams.values())
+    assert _without_run_times(direct) == _without_run_times(sdk_path)
+    assert sum(m["type"] == "RECORD" for m in direct) > 500
+    assert all("time_extracted" in m for m in direct if m["type"] == "RECORD")
+
+
+@pytest.mark.parametrize(
+    ("change", "changed_streams"),
+    [
+        ({"stream_maps": {"survey_responses": {"user_attributes": None}}}, {"survey_responses"}),
+        ({"stream_maps": {"survey_answers": {"__alias__": "answers"}}}, {"survey_answers"}),
+        ({"flattening_enabled": True, "flattening_max_depth": 1}, set(STREAMS)),
+        ("deselect survey_responses.window_size.width", {"survey_responses"}),
+    ],
+    ids=["stream-map", "alias", "flattening", "deselected-property"],
+)
+def test_a_step_that_could_change_a_record_keeps_the_sdks_path(shared_sim, change, changed_streams):
+    config, catalog = shared_sim.config(), None
+    if isinstance(change, dict):
+        config.update(change)
+    else:
+        catalog = TapHotjar(config=config).catalog_dict
+        for entry in catalog["streams"]:
+            if entry["tap_stream_id"] == "survey_responses":
+                entry["metadata"].append(
+                    {
+                        "breadcrumb": ["properties", "window_size", "properties", "width"],
+                        "metadata": {"selected": False},
+                    }
+                )
+    tap = TapHotjar(config=config, catalog=catalog)
+    for name, stream in tap.streams.items():
+        direct = stream._direct_record_writer()
+        assert (direct is None) == (name in changed_streams), name

@@ -379,3 +379,71 @@ def test_a_bad_progress_interval_is_one_clear_line(small_sim, tap, value):
     assert "TAP_HOTJAR_PROGRESS_SECONDS must be a number of seconds above 0" in run.stderr
     assert "Traceback" not in run.stderr
     assert not run.messages
+
+
+# Stream maps, deselected properties and flattening: singer-sdk applies them to every
+# record (the tap writes records directly only when none applies: sdk_internals (9)).
+
+
+def test_stream_maps_remove_filter_rename_and_add_in_every_record(shared_sim, tap):
+    maps = {
+        "survey_responses": {"user_attributes": None, "__filter__": "is_complete"},
+        "survey_answers": {"__alias__": "answers", "answer_text": "answer"},
+    }
+    run = tap({**shared_sim.config(), "stream_maps": maps})
+    assert run.returncode == 0, run.stderr
+    expected = expected_records(shared_sim)
+    complete = [r for r in expected["survey_responses"] if r["is_complete"]]
+    assert 0 < len(complete) < len(expected["survey_responses"])
+    want_responses = [{k: v for k, v in r.items() if k != "user_attributes"} for r in complete]
+    assert keyed("survey_responses", run.records["survey_responses"]) == keyed("survey_responses", want_responses)
+    # Answers of the responses the map lets through only (singer-sdk syncs no child of a filtered record).
+    ids = {r["id"] for r in complete}
+    want_answers = [{**a, "answer_text": a["answer"]} for a in expected["survey_answers"] if a["response_id"] in ids]
+    assert "survey_answers" not in run.records
+    assert keyed("survey_answers", run.records["answers"]) == keyed("survey_answers", want_answers)
+    for stream in ("surveys", "survey_questions"):
+        assert keyed(stream, run.records[stream]) == keyed(stream, expected[stream])
+
+
+def test_deselected_properties_are_left_out_of_every_record_at_any_depth(shared_sim, tap):
+    catalog = json.loads(tap(shared_sim.config(), extra_args=("--discover",)).stdout)
+    for entry in catalog["streams"]:
+        if entry["tap_stream_id"] == "survey_responses":
+            for breadcrumb in (["properties", "user_attributes"], ["properties", "window_size", "properties", "width"]):
+                entry["metadata"].append({"breadcrumb": breadcrumb, "metadata": {"selected": False}})
+    run = tap(shared_sim.config(), catalog=catalog)
+    assert run.returncode == 0, run.stderr
+    expected = expected_records(shared_sim)
+    want = []
+    for r in expected["survey_responses"]:
+        r = {k: v for k, v in r.items() if k != "user_attributes"}  # noqa: PLW2901
+        if isinstance(r.get("window_size"), dict):
+            r["window_size"] = {k: v for k, v in r["window_size"].items() if k != "width"}
+        want.append(r)
+    assert keyed("survey_responses", run.records["survey_responses"]) == keyed("survey_responses", want)
+    for stream in ("surveys", "survey_questions", "survey_answers"):
+        assert keyed(stream, run.records[stream]) == keyed(stream, expected[stream])
+
+
+def test_flattening_flattens_every_record(shared_sim, tap):
+    run = tap({**shared_sim.config(), "flattening_enabled": True, "flattening_max_depth": 1})
+    assert run.returncode == 0, run.stderr
+    expected = expected_records(shared_sim)
+    got = keyed("survey_responses", run.records["survey_responses"])
+    assert len(got) == len(expected["survey_responses"])
+    for key, response in keyed("survey_responses", expected["survey_responses"]).items():
+        flat = got[key]
+        for name, value in response.items():
+            if isinstance(value, dict):  # window_size: one column per property
+                assert name not in flat
+                assert {k: flat[f"{name}__{k}"] for k in value} == value
+            elif isinstance(value, list):  # answers, user_attributes: JSON text
+                assert json.loads(flat[name]) == value
+            else:
+                assert flat[name] == value
+    answers = keyed("survey_answers", run.records["survey_answers"])
+    for key, answer in keyed("survey_answers", expected["survey_answers"]).items():
+        tags = answers[key].pop("tags")
+        assert (json.loads(tags) if isinstance(tags, str) else tags) == answer.pop("tags")
+        assert answers[key] == answer

@@ -35,3 +35,31 @@ def test_latency_is_the_network_round_trip_not_the_wait_for_a_slot(latency):
         assert sim.counts()["max_requests_in_any_1s_window"] <= 6
     assert pacer.requests == 16
     assert latency <= meter.seconds < latency + 0.15, meter.seconds
+
+
+def test_requests_waiting_for_a_slot_leave_in_order_of_priority():
+    # The read-ahead reads the surveys singer-sdk needs first at full speed (streams/read_ahead.py).
+    with HotjarSimulator(seed=1, sites=1, surveys_per_site=1, responses_per_survey=(0, 0)) as sim:
+        pacer = Pacer(rate=4.0)
+        session = PacedSession(pacer, LatencyMeter(), pool_size=8)
+        url = sim.config()["api_url"] + "/v1/nowhere"
+        session.get(f"{url}/first", timeout=30)  # the next slot is a quarter of a second away
+
+        def send(priority: int | None) -> None:
+            if priority is None:
+                session.get(f"{url}/none", timeout=30)
+                return
+            with pacer.in_order(priority):
+                session.get(f"{url}/{priority}", timeout=30)
+
+        priorities = [5, 3, None, 4, 1, 2]
+        threads = [threading.Thread(target=send, args=(p,)) for p in priorities]
+        for thread in threads:
+            thread.start()
+        while len(pacer._waiting) < len(priorities):  # every thread waits for a slot
+            threading.Event().wait(0.01)
+        for thread in threads:
+            thread.join()
+        arrived = [path.rsplit("/", 1)[1] for _, _, path, *_ in sim.requests_log]
+    # A thread that set no priority (singer-sdk's own: the token, the survey list) comes first.
+    assert arrived == ["first", "none", "1", "2", "3", "4", "5"]

@@ -87,12 +87,13 @@ class Pacer:
                 else:
                     ticket[2].wait()  # woken when it comes first
             heapq.heappop(self._waiting)
-            # The slot is the one this caller queued for, however late it woke up for it
-            # (on a busy machine, counting from the wake-up lost a few ms a slot: 40
-            # requests a second instead of 48). No credit for idle time: a slot is never
-            # earlier than one interval after the previous one, so a run that waited (on
-            # a 429, say) cannot burst.
-            self._next_slot = max(arrived, self._next_slot) + self._interval
+            # An idle pacer gives no credit: a slot is never earlier than one interval after
+            # the previous one, so a run that waited (on a 429, say) cannot burst. A caller
+            # that queued has the slot it queued for even if it woke up a little late (on a
+            # busy machine, counting from the wake-up lost a few ms a slot: 40 requests a
+            # second instead of 48), made up for by one interval at most: no burst.
+            slot = arrived if arrived >= self._next_slot else max(self._next_slot, now - self._interval)
+            self._next_slot = slot + self._interval
             if self._waiting:
                 self._waiting[0][2].notify()  # the next in line waits for the next slot
         # A thread can reach its slot late (sleep overshoot, another thread holding the

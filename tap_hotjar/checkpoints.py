@@ -40,8 +40,8 @@ if t.TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.simple import Message
 
 OUTPUT_PER_STATE = 39  # bytes of other output per byte of STATE: STATE <= 2.5% of the output
-# Records are written to stdout in chunks of this size (measured, issue #20: 8 KiB to
-# 1 MiB cost the same CPU within noise; a target sees records sooner with less).
+# Records go to stdout in writes of this size: 3,000 writes for issue #20's 195 MB run
+# instead of 300,000, and a target still sees records every 64 KiB between STATEs.
 OUTPUT_BUFFER_BYTES = 64 << 10
 _encode = msgspec.json.Encoder().encode
 # Every writer of this process, flushed at exit (flush_output).

@@ -11,13 +11,15 @@ its own for partitions; this is the whole of it.
 How many chains run at once follows the latency the requests meet (Little's law: to
 keep `rate` requests per second in flight at `latency` seconds each, about
 rate x latency requests must be under way), between MIN_WORKERS and MAX_WORKERS.
-Their requests take the pacer's slots in the order singer-sdk will write the surveys
-(`Pacer.in_order`): the surveys needed first are read at full speed, one page per
-latency, and the rest of the rate goes to the next ones. Shared evenly, the rate let
-the first chains end together and the last surveys start only then, to run alone, one
-page per latency, well under the rate (measured, 24 surveys of 10 pages at 250 ms,
-issue #20: the last 2.5 s of 7 s at 15-20 requests a second; 0.72 of what is possible
-from the first request to the last).
+Under latency (when Little's law asks for more than MIN_WORKERS), their requests take
+the pacer's slots in the order singer-sdk will write the surveys (`Pacer.in_order`):
+the surveys needed first are read at full speed, one page per latency, and the rest of
+the rate goes to the next ones. Shared evenly, the rate let the first chains end
+together and the last surveys start only then, to run alone, one page per latency,
+well under the rate (measured, 24 surveys of 10 pages at 250 ms, issue #20: the last
+2.5 s of 7 s at 15-20 requests a second; 0.72 of what is possible from the first
+request to the last). On a fast network a chain's next page is back within a slot or
+two, the order changes nothing, and requests keep the order they come in.
 
 Memory is bounded whatever the size of the account: pages wait as raw bytes (a
 fraction of their parsed size; the SDK's thread decodes them when it emits them), at
@@ -32,6 +34,7 @@ of its survey is waiting.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import math
 import queue
@@ -224,8 +227,9 @@ class ReadAhead:
                 return
             if job.cancelled:
                 continue
+            ordered = self.workers_wanted > MIN_WORKERS  # under latency (see the module docstring)
             try:
-                with self._pacer.in_order(job.order):
+                with self._pacer.in_order(job.order) if ordered else contextlib.nullcontext():
                     reader.fetch(job.context, lambda page, job=job: self._put(job, page, is_page=True))  # type: ignore[misc]
             except BaseException as exc:  # noqa: BLE001 - re-raised on the consumer's thread
                 self._put(job, exc, is_page=False)

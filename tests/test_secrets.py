@@ -145,7 +145,13 @@ def run_cases(sims: list[FaultSimulator], cases: list[Case], tmp_path: Path) -> 
 
 def faults_everywhere(sim: FaultSimulator) -> None:
     """A sync that succeeds after warnings of every kind: revoked token, 429, 5xx,
-    a reset connection, a page that is not JSON."""
+    a reset connection, a page that is not JSON.
+
+    One revocation only: a second one, a few requests later, could meet a request
+    still being retried after the first (refused, new token, 503, backoff) and refuse
+    its new token too, which stops the run by design (docs/http.md); whether it does
+    depends on how the threads' requests interleave, not on what this test checks.
+    test_reliability.py revokes tokens twice with nothing in between."""
     sim.arm(
         {
             3: revoke,
@@ -153,7 +159,6 @@ def faults_everywhere(sim: FaultSimulator) -> None:
             7: error_reply(503),
             8: reset_connection,
             10: garbled_reply,
-            14: revoke,
         }
     )
 

@@ -67,7 +67,7 @@ class TapHotjar(sdk_internals.ValidatedConfig, sdk_internals.TerminationWritesSt
             )
             self._run = Run(
                 connection=connection,
-                handoff=SurveyHandoff(connection.latency, connection.pacer),
+                handoff=SurveyHandoff(connection.latency, connection.pacer.rate),
                 progress=Progress(self.logger, connection.pacer, settings.progress_interval()),
                 malformed=Malformed(self.logger),
                 state_writer=self._state_pacer,

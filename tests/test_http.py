@@ -1,13 +1,16 @@
-"""The HTTP layer against the simulator: pacing and the latency that sizes the read-ahead."""
+"""The HTTP layer against the simulator: pacing, and the latency that sizes the read-ahead."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import threading
 
 import pytest
 
 from hotjar_simulator import HotjarSimulator
 from tap_hotjar.http.pacing import LatencyMeter, PacedSession, Pacer
+from tap_hotjar.tap import TapHotjar
 
 
 def _send_from_threads(session: PacedSession, url: str, threads: int, each: int) -> None:
@@ -37,29 +40,23 @@ def test_latency_is_the_network_round_trip_not_the_wait_for_a_slot(latency):
     assert latency <= meter.seconds < latency + 0.15, meter.seconds
 
 
-def test_requests_waiting_for_a_slot_leave_in_order_of_priority():
-    # The read-ahead reads the surveys singer-sdk needs first at full speed (streams/read_ahead.py).
-    with HotjarSimulator(seed=1, sites=1, surveys_per_site=1, responses_per_survey=(0, 0)) as sim:
-        pacer = Pacer(rate=4.0)
-        session = PacedSession(pacer, LatencyMeter(), pool_size=8)
-        url = sim.config()["api_url"] + "/v1/nowhere"
-        session.get(f"{url}/first", timeout=30)  # the next slot is a quarter of a second away
-
-        def send(priority: int | None) -> None:
-            if priority is None:
-                session.get(f"{url}/none", timeout=30)
-                return
-            with pacer.in_order(priority):
-                session.get(f"{url}/{priority}", timeout=30)
-
-        priorities = [5, 3, None, 4, 1, 2]
-        threads = [threading.Thread(target=send, args=(p,)) for p in priorities]
-        for thread in threads:
-            thread.start()
-        while len(pacer._waiting) < len(priorities):  # every thread waits for a slot
-            threading.Event().wait(0.01)
-        for thread in threads:
-            thread.join()
-        arrived = [path.rsplit("/", 1)[1] for _, _, path, *_ in sim.requests_log]
-    # A thread that set no priority (singer-sdk's own: the token, the survey list) comes first.
-    assert arrived == ["first", "none", "1", "2", "3", "4", "5"]
+def test_the_last_surveys_under_latency_are_read_at_once_beside_the_others():
+    # 12 surveys of 3 pages at 100 ms: Little's law asks for about 8 chains at once; the
+    # 4 surveys left would start only as those end and then run alone, one page per
+    # latency (streams/read_ahead.py). They start at once instead, so 12 chains run.
+    with HotjarSimulator(seed=2, sites=1, surveys_per_site=12, responses_per_survey=300, empty_surveys=0) as sim:
+        sim.set_faults(latency=0.1)
+        tap = TapHotjar(config=sim.config())
+        out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+        with contextlib.redirect_stdout(out):
+            tap.sync_all()
+        read_ahead = tap.run.handoff.read_ahead
+        assert read_ahead.workers_wanted < 12  # what Little's law alone asks for
+        assert read_ahead.peak_workers == 12
+        out.seek(0)
+        responses = [
+            line
+            for line in out.buffer.read().splitlines()
+            if line.startswith(b'{"type":"RECORD","stream":"survey_responses"')
+        ]
+        assert len(responses) == 12 * 300

@@ -11,10 +11,6 @@ then stalls, which both wastes the limit and risks a burst that the server's own
 from __future__ import annotations
 
 import collections
-import contextlib
-import heapq
-import itertools
-import math
 import threading
 import time
 import typing as t
@@ -35,14 +31,7 @@ WINDOW = 1.0
 
 
 class Pacer:
-    """Hands out request slots at most `rate` per second, evenly spaced, across threads.
-
-    When several threads wait, the slot goes to the one with the lowest `priority`
-    (`in_order`): the read-ahead reads surveys in the order singer-sdk will write them
-    (streams/read_ahead.py), and the surveys it needs first must not share the rate with
-    those it needs last. A thread that set none (singer-sdk's own: the token, the
-    survey list) comes first.
-    """
+    """Hands out request slots at most `rate` per second, evenly spaced, across threads."""
 
     def __init__(self, rate: float = REQUESTS_PER_SECOND) -> None:
         if rate <= 0:
@@ -54,48 +43,18 @@ class Pacer:
         self._next_slot = 0.0
         self._sent: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
-        # Threads waiting for a slot: (priority, arrival, their condition), lowest first.
-        self._waiting: list[tuple[float, int, threading.Condition]] = []
-        self._arrivals = itertools.count()
-        self._local = threading.local()
         self.requests = 0  # slots handed out: every request of the run, token requests too
-
-    @contextlib.contextmanager
-    def in_order(self, priority: float) -> t.Iterator[None]:
-        """This thread's requests, within the block, wait behind those of lower `priority` only."""
-        previous = getattr(self._local, "priority", None)
-        self._local.priority = priority
-        try:
-            yield
-        finally:
-            self._local.priority = previous
 
     def acquire(self) -> None:
         """Wait for this caller's slot."""
-        priority = getattr(self._local, "priority", None)
         with self._lock:
-            arrived = time.monotonic()
-            order = -math.inf if priority is None else priority
-            ticket = (order, next(self._arrivals), threading.Condition(self._lock))
-            heapq.heappush(self._waiting, ticket)
-            while True:
-                now = time.monotonic()
-                if self._waiting[0] is ticket:
-                    if now >= self._next_slot:
-                        break
-                    ticket[2].wait(self._next_slot - now)
-                else:
-                    ticket[2].wait()  # woken when it comes first
-            heapq.heappop(self._waiting)
-            # An idle pacer gives no credit: a slot is never earlier than one interval after
-            # the previous one, so a run that waited (on a 429, say) cannot burst. A caller
-            # that queued has the slot it queued for even if it woke up a little late (on a
-            # busy machine, counting from the wake-up lost a few ms a slot: 40 requests a
-            # second instead of 48), made up for by one interval at most: no burst.
-            slot = arrived if arrived >= self._next_slot else max(self._next_slot, now - self._interval)
+            now = time.monotonic()
+            slot = max(now, self._next_slot)
+            # No credit for idle time: a slot is never earlier than one interval after
+            # the previous one, so a run that waited (on a 429, say) cannot burst.
             self._next_slot = slot + self._interval
-            if self._waiting:
-                self._waiting[0][2].notify()  # the next in line waits for the next slot
+        if slot > now:
+            time.sleep(slot - now)
         # A thread can reach its slot late (sleep overshoot, another thread holding the
         # GIL) and so land next to the following one: a window of real send times keeps
         # such bunching from ever putting more than `rate` requests in one second.

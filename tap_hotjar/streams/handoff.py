@@ -20,7 +20,7 @@ from tap_hotjar.streams.records import string_field
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from tap_hotjar.http.pacing import LatencyMeter, Pacer
+    from tap_hotjar.http.pacing import LatencyMeter
 
 
 class HeldAnswers(t.NamedTuple):
@@ -36,8 +36,8 @@ class HeldAnswers(t.NamedTuple):
 class SurveyHandoff:
     """Questions, question types and answers passed from parent to child streams, and the read-ahead."""
 
-    def __init__(self, latency: LatencyMeter, pacer: Pacer) -> None:
-        self.read_ahead = ReadAhead(latency, pacer)
+    def __init__(self, latency: LatencyMeter, rate: float) -> None:
+        self.read_ahead = ReadAhead(latency, rate)
         self._survey_id: str | None = None
         self._questions: list[t.Any] = []
         self._question_types: dict[str, str | None] = {}

@@ -11,15 +11,14 @@ its own for partitions; this is the whole of it.
 How many chains run at once follows the latency the requests meet (Little's law: to
 keep `rate` requests per second in flight at `latency` seconds each, about
 rate x latency requests must be under way), between MIN_WORKERS and MAX_WORKERS.
-Under latency (when Little's law asks for more than MIN_WORKERS), their requests take
-the pacer's slots in the order singer-sdk will write the surveys (`Pacer.in_order`):
-the surveys needed first are read at full speed, one page per latency, and the rest of
-the rate goes to the next ones. Shared evenly, the rate let the first chains end
-together and the last surveys start only then, to run alone, one page per latency,
-well under the rate (measured, 24 surveys of 10 pages at 250 ms, issue #20: the last
-2.5 s of 7 s at 15-20 requests a second; 0.72 of what is possible from the first
-request to the last). On a fast network a chain's next page is back within a slot or
-two, the order changes nothing, and requests keep the order they come in.
+Once every survey of the run is scheduled (`all_scheduled`) and the surveys still
+waiting for a worker are fewer than rate x latency, they all start at once, beside the
+chains under way (up to MAX_WORKERS): started only as those end, they would run alone
+at the end of the run, one page per latency, too few to keep the rate (measured, issue
+#20, 24 surveys of 10 pages at 250 ms: the last 2.5 s of 7 s at 15-20 requests a
+second, 0.72 of what is possible from the first request to the last; 0.87 with them
+started at once). Earlier in the run the waiting surveys are many and wait their turn,
+which keeps the buffer for the surveys the SDK needs next.
 
 Memory is bounded whatever the size of the account: pages wait as raw bytes (a
 fraction of their parsed size; the SDK's thread decodes them when it emits them), at
@@ -34,8 +33,6 @@ of its survey is waiting.
 from __future__ import annotations
 
 import collections
-import contextlib
-import itertools
 import math
 import queue
 import threading
@@ -44,7 +41,7 @@ import typing as t
 if t.TYPE_CHECKING:
     from collections.abc import Hashable, Iterator
 
-    from tap_hotjar.http.pacing import LatencyMeter, Pacer
+    from tap_hotjar.http.pacing import LatencyMeter
 
 MIN_WORKERS = 4
 MAX_WORKERS = 64
@@ -73,10 +70,9 @@ class PageReader(t.Protocol):
 
 
 class _Job:
-    def __init__(self, key: Hashable, context: t.Any, order: int) -> None:
+    def __init__(self, key: Hashable, context: t.Any) -> None:
         self.key = key
         self.context = context
-        self.order = order  # surveys are asked for in this order: their requests take slots in it
         self.items: collections.deque[object] = collections.deque()
         self.buffered = 0  # bytes of the pages held in items
         self.current = False  # the SDK is emitting this survey now
@@ -92,11 +88,9 @@ class ReadAhead:
     is cancelled.
     """
 
-    def __init__(self, latency: LatencyMeter, pacer: Pacer) -> None:
+    def __init__(self, latency: LatencyMeter, rate: float) -> None:
         self._latency = latency
-        self._pacer = pacer
-        self._rate = pacer.rate
-        self._orders = itertools.count()
+        self._rate = rate
         self._reader: PageReader | None = None
         self._todo: queue.Queue[_Job | None] = queue.Queue()
         self._scheduled: collections.deque[_Job] = collections.deque()
@@ -104,6 +98,7 @@ class ReadAhead:
         self._cond = threading.Condition()
         self._buffered = 0  # bytes waiting in jobs that are not current
         self._spawn_lock = threading.Lock()
+        self._all_scheduled = False
         self.peak_workers = 0
 
     def bind(self, reader: PageReader) -> None:
@@ -124,7 +119,7 @@ class ReadAhead:
         """Start reading a survey's pages now, ahead of its turn (if its pages are wanted at all)."""
         if self._reader is None or not self._reader.reads_pages():
             return
-        job = _Job(key, self._reader.plan(context), next(self._orders))
+        job = _Job(key, self._reader.plan(context))
         with self._cond:
             self._scheduled.append(job)
         self._todo.put(job)
@@ -132,12 +127,21 @@ class ReadAhead:
 
     def _add_workers(self) -> None:
         with self._spawn_lock:
-            wanted = min(self.workers_wanted, len(self._threads) + self._todo.qsize())
+            waiting = self._todo.qsize()
+            wanted = self.workers_wanted
+            if self._all_scheduled and wanted > MIN_WORKERS and waiting <= self._rate * self._latency.seconds:
+                wanted = MAX_WORKERS  # the last surveys, all at once (see the module docstring)
+            wanted = min(wanted, len(self._threads) + waiting)
             while len(self._threads) < wanted:
                 thread = threading.Thread(target=self._work, name="hotjar-read-ahead", daemon=True)
                 thread.start()
                 self._threads.append(thread)
             self.peak_workers = max(self.peak_workers, len(self._threads))
+
+    def all_scheduled(self) -> None:
+        """Every survey of the run is scheduled: those still waiting for a worker are the last ones."""
+        self._all_scheduled = True
+        self._add_workers()
 
     def pages(self, key: Hashable, context: t.Any) -> Iterator[t.Any]:
         """The pages of one survey, in order; read now if it was not scheduled."""
@@ -151,7 +155,7 @@ class ReadAhead:
             if self._reader is None:
                 msg = "ReadAhead has no page reader: bind() was not called"
                 raise RuntimeError(msg)
-            job = _Job(key, self._reader.plan(context), next(self._orders))
+            job = _Job(key, self._reader.plan(context))
             self._todo.put(job)
             self._add_workers()
         with self._cond:
@@ -227,10 +231,8 @@ class ReadAhead:
                 return
             if job.cancelled:
                 continue
-            ordered = self.workers_wanted > MIN_WORKERS  # under latency (see the module docstring)
             try:
-                with self._pacer.in_order(job.order) if ordered else contextlib.nullcontext():
-                    reader.fetch(job.context, lambda page, job=job: self._put(job, page, is_page=True))  # type: ignore[misc]
+                reader.fetch(job.context, lambda page, job=job: self._put(job, page, is_page=True))  # type: ignore[misc]
             except BaseException as exc:  # noqa: BLE001 - re-raised on the consumer's thread
                 self._put(job, exc, is_page=False)
                 continue

@@ -82,6 +82,7 @@ class SurveysStream(HotjarStream):
             # Every site is listed first (a page or two each), so that the read-ahead
             # has every survey's responses to read, across site boundaries too.
             self._listings = {p["site_id"]: self._list_site(p["site_id"]) for p in self.partitions}
+            self.run.handoff.read_ahead.all_scheduled()
         listing = self._listings.pop(site_id, None)
         evidence = self.run.evidence
         for position, raw in listing if listing is not None else self._list_site(site_id):

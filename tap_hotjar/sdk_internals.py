@@ -33,7 +33,7 @@ so that a new singer-sdk release is checked here and nowhere else.
    (nothing deselected, type conformance off, one stream map that passes records as
    they are and flattens nothing, no stream or tap override of those steps) the record
    is encoded at once, into the same bytes (the SDK's encoder and message layout).
-   Measured (issue #20): 30-40 % of the tap's CPU with every stream selected. Any
+   Measured (issue #20): 30 % of the tap's CPU with every stream selected. Any
    other case takes the SDK's path unchanged.
 10. `DirectRecords._increment_stream_state`: singer-sdk calls it for every record and
    it does nothing unless the stream is incremental (which takes two property reads

@@ -122,7 +122,7 @@ def responses_chart(survey: Survey) -> dict[str, t.Any]:
             y=alt.Y("responses:Q", title="responses", axis=alt.Axis(tickMinStep=1)),
             tooltip=[alt.Tooltip("label:N", title="week"), alt.Tooltip("responses:Q", title="responses")],
         )
-        .properties(width=WIDTH, height=110, title="Responses per week")
+        .properties(width=WIDTH, height=110)
     )
     return _spec(chart, rows)
 

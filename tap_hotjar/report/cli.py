@@ -13,6 +13,7 @@ the page was written, 1 with one line on stderr when not.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import typing as t
@@ -80,13 +81,15 @@ def build(warehouse: str, schema: str, out: Path, title: str | None = None) -> t
         html = page.render(data, title=title or page.TITLE)
     except page.ReportBuildError as exc:
         raise ReportError(str(exc)) from None
+    # Written whole, then renamed: a browser never opens half a report.
+    partial = out.with_name(out.name + ".partial")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        # Written whole, then renamed: a browser never opens half a report.
-        partial = out.with_name(out.name + ".partial")
         partial.write_text(html, encoding="utf-8")
         partial.replace(out)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
         raise ReportError(f"cannot write {out}: {exc.strerror or exc}") from None
     charts = sum(1 + len(survey.questions) for survey in data.surveys)
     return len(data.surveys), charts

@@ -242,9 +242,31 @@ _PATHS = (
     "/search?q=caf%C3%A9",
     "/account#settings",
 )
-_EMAIL_LOCAL = ("jane", "john.doe", "anna.mueller", "jean+news", "k_tanaka", "olga", "x")
+# "mary.jane3@example.com" contains "jane3@example.com": an address that merely contains
+# another is a different person (hotjar-user-lookup's warehouse search must tell them apart).
+_EMAIL_LOCAL = ("jane", "john.doe", "anna.mueller", "jean+news", "k_tanaka", "olga", "mary.jane")
+# Numbers after the local part: few enough that addresses repeat across surveys and sites.
+_EMAIL_NUMBERS = 40
+# Identified users (the Identify API's user id): few enough that a user answers several
+# surveys, on several sites; the same id on another site is another person.
+_USER_IDS = 400
 _EMAIL_DOMAIN = ("example.com", "example.org", "mail.example.de", "example.co.jp")
 _PERSON = ("Zoë Łukasiewicz", "Ярослава", "José", "王芳", "Ahmed", "Ελένη", "Sam")
+
+
+def person_email(user_id: str) -> str:
+    """The address an identified user's Identify call sends as the `email` attribute.
+
+    In the same space as answers to email questions, so one address can be both; some
+    are written with capitals or spaces around them, as hand-typed addresses are.
+    """
+    k = int(user_id) - 1_000_000
+    address = f"{_EMAIL_LOCAL[k % len(_EMAIL_LOCAL)]}{k % _EMAIL_NUMBERS}@{_EMAIL_DOMAIN[k % len(_EMAIL_DOMAIN)]}"
+    if k % 5 == 1:
+        return address.capitalize()
+    if k % 5 == 2:
+        return f" {address.upper()} "
+    return address
 
 
 def _attr_value(rng: random.Random, name: str) -> Any:
@@ -265,7 +287,8 @@ def _attr_value(rng: random.Random, name: str) -> Any:
     if name == "last_login":
         return format_instant((_END_MS - rng.randrange(0, 90 * _DAY_MS)) * 1000, rng.choice(("ms", "ms+")))
     if name == "user_id":
-        return str(rng.randrange(10**6, 10**9))
+        # One draw as before (the rest of the data stays the same), mapped onto the pool.
+        return str(1_000_000 + rng.randrange(10**6, 10**9) % _USER_IDS)
     if name == "name":
         return rng.choice(_PERSON)
     return None
@@ -294,7 +317,8 @@ class SurveyData:
     ``keys`` and ``bodies`` are parallel lists in ascending (oldest first) order of
     ``(created_time in µs, id)``; the API serves them reversed.  New responses are
     only ever appended (they are newer than everything), so a slice ``[a:b]`` never
-    changes once it exists: page bodies can be cached by slice bounds.
+    changes once it exists: page bodies can be cached by slice bounds and ``gen``,
+    which a deletion of responses bumps.
     """
 
     __slots__ = (
@@ -302,6 +326,7 @@ class SurveyData:
         "bodies",
         "created_us",
         "deleted",
+        "gen",
         "has_sentiment",
         "id",
         "keys",
@@ -332,6 +357,7 @@ class SurveyData:
         self.keys: list[tuple[int, str]] = []
         self.bodies: list[bytes] = []
         self.deleted = False
+        self.gen = 0  # bumped when responses are deleted: cached pages are stale then
 
 
 class SiteData:
@@ -638,7 +664,7 @@ class Dataset:
                 if any(c[1] for c in picked) and rnd() < 0.6:
                     comment = choice(_COMMENTS)
             elif t == "email":
-                a = f"{choice(_EMAIL_LOCAL)}{rng.randrange(1000)}@{choice(_EMAIL_DOMAIN)}"
+                a = f"{choice(_EMAIL_LOCAL)}{rng.randrange(1000) % _EMAIL_NUMBERS}@{choice(_EMAIL_DOMAIN)}"
             elif t == "short-text":
                 a = choice(_SHORT)
             else:  # long-text
@@ -677,6 +703,9 @@ class Dataset:
         attrs: list[dict[str, Any]] = []
         if rnd() >= 0.3:
             attrs = [{"name": n, "value": _attr_value(rng, n)} for n in rng.sample(_ATTR_NAMES, rng.randint(1, 5))]
+            # An identified user's Identify call sends their address too (no draw: the
+            # rest of the data stays the same).
+            attrs += [{"name": "email", "value": person_email(a["value"])} for a in attrs if a["name"] == "user_id"]
         extra = {}
         if self.extra_fields:
             extra = {"language": choice(["en", "fr", "ja"]), "device_pixel_ratio": 2.0}
@@ -740,6 +769,32 @@ class Dataset:
         if sv is None:
             raise KeyError(f"no survey {survey_id!r} on site {site_id}")
         sv.deleted = True
+        self.sites[site_id].rebuild()
+
+    def delete_responses(self, site_id: int, survey_id: str, response_ids: list[str]) -> int:
+        """Delete these responses of a survey (as a person or an erasure would); returns how many were there."""
+        sv = self.survey(site_id, survey_id)
+        if sv is None:
+            raise KeyError(f"no survey {survey_id!r} on site {site_id}")
+        gone = set(response_ids)
+        kept = [(key, body) for key, body in zip(sv.keys, sv.bodies, strict=True) if key[1] not in gone]
+        deleted = len(sv.keys) - len(kept)
+        sv.keys = [key for key, _ in kept]
+        sv.bodies = [body for _, body in kept]
+        sv.gen += 1
+        return deleted
+
+    def delete_question(self, site_id: int, survey_id: str, question_id: str) -> None:
+        """Remove a question from a survey; answers already given to it stay in their responses."""
+        sv = self.survey(site_id, survey_id)
+        if sv is None or question_id not in sv.question_ids:
+            raise KeyError(f"no question {question_id!r} in survey {survey_id!r} of site {site_id}")
+        sv.questions = [q for q in sv.questions if q["id"] != question_id]
+        sv.question_ids.discard(question_id)
+        sv.answerable = [a for a in sv.answerable if a[0] != question_id]
+        extra = {"sentiment_analysis_enabled": sv.sentiment_enabled}
+        sv.without_q_bytes = _dumps({**sv.obj, **extra})
+        sv.with_q_bytes = _dumps({**sv.obj, "questions": sv.questions, **extra})
         self.sites[site_id].rebuild()
 
     def position(self, keys: list[tuple[int, str]], key: tuple[int, str]) -> int:

@@ -538,6 +538,18 @@ class HotjarSimulator:
             self._survey_or_keyerror(site_id, survey_id)
             self.data.delete_survey(int(site_id), survey_id)
 
+    def delete_responses(self, site_id: int, survey_id: str, response_ids: list[str]) -> int:
+        """Delete responses of a survey, as someone in Hotjar or an erasure would; returns how many existed."""
+        with self._lock:
+            self._survey_or_keyerror(site_id, survey_id)
+            return self.data.delete_responses(int(site_id), survey_id, list(response_ids))
+
+    def delete_question(self, site_id: int, survey_id: str, question_id: str) -> None:
+        """Remove a question from its survey (answers already given to it stay in their responses)."""
+        with self._lock:
+            self._survey_or_keyerror(site_id, survey_id)
+            self.data.delete_question(int(site_id), survey_id, question_id)
+
     def revoke_tokens(self) -> None:
         with self._lock:
             self._tokens.clear()
@@ -1277,7 +1289,9 @@ class HotjarSimulator:
         limit = self._limit(query)
         scope = f"R|{sv.site_id}|{sv.id}"
         position = self._read_cursor(scope, query)
-        body = self._page(("R", sv.site_id, sv.id), sv.keys, sv.bodies, limit, position, scope)
+        with self._lock:
+            keys, bodies, gen = sv.keys, sv.bodies, sv.gen
+        body = self._page(("R", sv.site_id, sv.id, gen), keys, bodies, limit, position, scope)
         return 200, body, {}
 
     def _user_lookup(self, h: _Handler, raw_org: str, body: bytes) -> tuple[int, bytes, dict]:
@@ -1353,6 +1367,8 @@ class HotjarSimulator:
             ("GET", "/_sim/user-lookups"): lambda: self.user_lookups,
             ("POST", "/_sim/revoke-tokens"): lambda: self._ok(self.revoke_tokens),
             ("POST", "/_sim/delete-survey"): lambda: self._control_delete(args()),
+            ("POST", "/_sim/delete-responses"): lambda: self._control_delete_responses(args()),
+            ("POST", "/_sim/delete-question"): lambda: self._control_delete_question(args()),
             ("POST", "/_sim/mutation"): lambda: self._control_mutation(args()),
             ("GET", "/_sim/mutation"): lambda: {"mutations": self.mutations(), "log": self.mutation_log()},
             ("GET", "/_sim/info"): lambda: {
@@ -1425,4 +1441,21 @@ class HotjarSimulator:
             self.delete_survey(int(doc["site_id"]), str(doc["survey_id"]))
         except (KeyError, TypeError, ValueError) as e:
             raise _HTTPError(404, "not_found", f"no such survey: {e}") from None
+        return {"ok": True}
+
+    def _control_delete_responses(self, doc: dict) -> dict:
+        ids = doc.get("response_ids")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise _HTTPError(400, "bad_request", "response_ids must be a list of strings")
+        try:
+            deleted = self.delete_responses(int(doc["site_id"]), str(doc["survey_id"]), ids)
+        except (KeyError, TypeError, ValueError) as e:
+            raise _HTTPError(404, "not_found", f"no such survey: {e}") from None
+        return {"deleted": deleted}
+
+    def _control_delete_question(self, doc: dict) -> dict:
+        try:
+            self.delete_question(int(doc["site_id"]), str(doc["survey_id"]), str(doc["question_id"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise _HTTPError(404, "not_found", f"no such question: {e}") from None
         return {"ok": True}

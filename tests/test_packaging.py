@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import re
 import site
 import subprocess
 import sys
+import tomllib
 import venv
 import zipfile
 from pathlib import Path
@@ -22,8 +25,15 @@ def test_wheel_ships_schemas_and_runs_outside_the_checkout(tmp_path, small_sim):
         capture_output=True,
     )
     wheel = next(dist.glob("tap_hotjar-*.whl"))
-    names = zipfile.ZipFile(wheel).namelist()
+    archive = zipfile.ZipFile(wheel)
+    names = archive.namelist()
     assert {f"tap_hotjar/schemas/{s}.json" for s in STREAMS} <= set(names)
+    assert "tap_hotjar/report/templates/report.html" in names  # hotjar-report's page
+    # The licence travels with the package, and its metadata names it.
+    info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
+    assert f"{info}/licenses/LICENSE" in names
+    metadata = archive.read(f"{info}/METADATA").decode()
+    assert "License-Expression: Apache-2.0" in metadata.splitlines()
 
     # A fresh virtualenv that sees this environment's dependencies but not the
     # checkout: the editable install's hook is a .pth file, which is not run from
@@ -68,3 +78,24 @@ def test_wheel_ships_schemas_and_runs_outside_the_checkout(tmp_path, small_sim):
     synced = subprocess.run([tap, "--config", "config.json"], check=True, capture_output=True, text=True, cwd=elsewhere)
     streams = {json.loads(line)["stream"] for line in synced.stdout.split("\n") if '"RECORD"' in line}
     assert streams == STREAMS
+
+
+def _released_versions() -> list[str]:
+    """The versions CHANGELOG.md gives a release heading (`## [1.2.3] - date`), newest first."""
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    return re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$", text, flags=re.MULTILINE)
+
+
+def test_about_the_package_metadata_and_the_changelog_name_one_version():
+    about = subprocess.run(
+        [str(Path(sys.executable).parent / "tap-hotjar"), "--about", "--format=json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    version = json.loads(about.stdout)["version"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert version == importlib.metadata.version("tap-hotjar") == pyproject["project"]["version"]
+    # Semantic versioning, and the newest release in the changelog is the package's.
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version)
+    assert _released_versions()[0] == version

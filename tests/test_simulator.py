@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from hotjar_simulator import CURSOR_PREFIX, QUESTION_TYPES, HotjarSimulator
-from hotjar_simulator.data import Dataset
+from hotjar_simulator.data import Dataset, person_email
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -394,6 +394,83 @@ def test_deleted_survey_answers_404_and_leaves_the_list(fresh: HotjarSimulator, 
     assert survey not in listed and survey not in fresh.survey_ids(site)
     with pytest.raises(KeyError):
         fresh.responses(site, survey)
+
+
+def test_deleted_responses_leave_their_pages_even_mid_pagination(fresh: HotjarSimulator, fresh_api: Api) -> None:
+    site, survey = non_empty_surveys(fresh)[0]
+    path = fresh_api.responses_path(site, survey)
+    served = [r["id"] for r in fresh_api.paginate(path, limit=7)[0]]
+    first = fresh_api.get(path, limit=7).json()
+    # One response from the first page, two from later pages: a cursor issued before the
+    # deletion still leads on, past the gap, to everything older that remains.
+    gone = [served[2], served[10], served[-1]]
+    assert fresh.delete_responses(site, survey, [*gone, "response_nope"]) == 3
+    assert fresh.delete_responses(site, survey, gone) == 0
+    remaining = [rid for rid in served if rid not in gone]
+    assert [r["id"] for r in fresh.responses(site, survey)] == remaining
+    assert [r["id"] for r in fresh_api.paginate(path, limit=7)[0]] == remaining
+    rest, _ = [], None
+    cursor = first["next_cursor"]
+    while cursor is not None:
+        page = fresh_api.get(path, limit=7, cursor=cursor).json()
+        rest += [r["id"] for r in page["results"]]
+        cursor = page["next_cursor"]
+    assert rest == [rid for rid in served[7:] if rid not in gone]
+    r = requests.post(
+        fresh.url + "/_sim/delete-responses",
+        json={"site_id": site, "survey_id": survey, "response_ids": [remaining[0]]},
+        timeout=10,
+    )
+    assert r.json() == {"deleted": 1} and remaining[0] not in {x["id"] for x in fresh.responses(site, survey)}
+    assert_error(requests.post(fresh.url + "/_sim/delete-responses", json={"site_id": site}, timeout=10), 400)
+    bad = {"site_id": site, "survey_id": "nope", "response_ids": []}
+    assert_error(requests.post(fresh.url + "/_sim/delete-responses", json=bad, timeout=10), 404)
+
+
+def test_a_deleted_question_leaves_its_survey_but_not_the_answers_given_to_it(
+    fresh: HotjarSimulator, fresh_api: Api
+) -> None:
+    site, survey = non_empty_surveys(fresh)[0]
+    questions = next(s for s in fresh.surveys(site) if s["id"] == survey)["questions"]
+    answered = {a["question_id"] for r in fresh.responses(site, survey) for a in r["answers"]}
+    question = next(q["id"] for q in questions if q["id"] in answered)
+    before = fresh.responses(site, survey)
+    r = requests.post(
+        fresh.url + "/_sim/delete-question",
+        json={"site_id": site, "survey_id": survey, "question_id": question},
+        timeout=10,
+    )
+    assert r.status_code == 200
+    listed = {s["id"]: s for s in fresh_api.get(f"/v1/sites/{site}/surveys", with_questions="true").json()["results"]}
+    assert [q["id"] for q in listed[survey]["questions"]] == [q["id"] for q in questions if q["id"] != question]
+    assert fresh_api.get(f"/v1/sites/{site}/surveys/{survey}").json()["questions"] == listed[survey]["questions"]
+    assert fresh.responses(site, survey) == before  # answers to it stay where they were
+    new = fresh.add_responses(site, survey, 20)
+    assert question not in {a["question_id"] for r in new for a in r["answers"]}
+    bad = {"site_id": site, "survey_id": survey, "question_id": question}
+    assert_error(requests.post(fresh.url + "/_sim/delete-question", json=bad, timeout=10), 404)
+
+
+def test_identified_users_and_addresses_repeat_across_surveys_and_sites() -> None:
+    data = HotjarSimulator(seed=3, sites=3, surveys_per_site=4, responses_per_survey=150)
+    users: dict[str, set[tuple[int, str]]] = {}
+    emails: dict[str, set[tuple[int, str]]] = {}
+    for site in data.site_ids:
+        for survey in data.survey_ids(site):
+            for response in data.responses(site, survey):
+                attrs = {a["name"]: a["value"] for a in response["user_attributes"]}
+                if "user_id" in attrs:
+                    users.setdefault(attrs["user_id"], set()).add((site, survey))
+                    assert attrs["email"].strip().lower() == person_email(attrs["user_id"]).strip().lower()
+                for answer in response["answers"]:
+                    if "@" in (answer["answer"] or ""):
+                        emails.setdefault(answer["answer"], set()).add((site, survey))
+    assert any(len({site for site, _ in where}) > 1 for where in users.values())
+    assert any(len({survey for _, survey in where}) > 1 for where in emails.values())
+    # Attribute addresses come with capitals and spaces; one address contains another.
+    written = {person_email(u) for u in users}
+    assert any(e != e.strip().lower() for e in written)
+    assert any(a != b and b in a for a in emails for b in emails)
 
 
 # ------------------------------------------------------------------------ surveys

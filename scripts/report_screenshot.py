@@ -33,6 +33,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the simulator is a top-level package of the checkout
@@ -70,7 +74,7 @@ def fonts() -> None:
 
 
 @contextlib.contextmanager
-def meltano_lock() -> contextlib.Generator[None]:
+def meltano_lock() -> Iterator[None]:
     # The lock the end-to-end tests take: two `meltano run`s of one project at once
     # overwrite each other's files in .meltano/run/.
     (ROOT / ".meltano").mkdir(exist_ok=True)

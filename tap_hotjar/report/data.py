@@ -193,7 +193,7 @@ def read_report_data(connection: Connection, schema: str) -> ReportData:
     def question(survey_id: str, question_id: str, text: str | None, qtype: str) -> Question | None:
         key = (survey_id, question_id)
         if key not in questions:
-            if survey_id not in surveys:  # cannot happen: both come from hotjar__answers
+            if survey_id not in surveys:  # a mart row without answers behind it: not dbt's output
                 return None
             questions[key] = Question(question_id, text or question_id, qtype, position=positions.get(key) or 0)
             surveys[survey_id].questions.append(questions[key])

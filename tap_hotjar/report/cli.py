@@ -64,19 +64,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def build(warehouse: str, schema: str, out: Path, title: str | None = None) -> tuple[int, int]:
     """Write the report; returns (surveys, charts)."""
+    from tap_hotjar.report.data import read_report_data  # noqa: PLC0415
+    from tap_hotjar.warehouse.connection import connect  # noqa: PLC0415
+
+    with connect(warehouse, read_only=True) as connection:
+        data = read_report_data(connection, schema)
     try:
-        # Imported here: without the report extra, the error is one line, not a traceback.
+        # Imported here: without the report extra, the error is one line, not a traceback
+        # (and a wrong URL is reported before the plotting libraries load).
         from tap_hotjar.report import page  # noqa: PLC0415
     except ImportError as exc:
         raise ReportError(
             f"the report's plotting libraries are not installed ({exc.name}); "
             "install the report extra: pip install 'tap-hotjar[report]'"
         ) from None
-    from tap_hotjar.report.data import read_report_data  # noqa: PLC0415
-    from tap_hotjar.warehouse.connection import connect  # noqa: PLC0415
-
-    with connect(warehouse, read_only=True) as connection:
-        data = read_report_data(connection, schema)
     try:
         html = page.render(data, title=title or page.TITLE)
     except page.ReportBuildError as exc:

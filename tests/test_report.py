@@ -545,6 +545,11 @@ def test_an_unwritable_output_is_one_error_line(duckdb_warehouse: Warehouse, tmp
     blocker.write_text("")
     line = _one_error_line(_report("--warehouse", duckdb_warehouse.url, "--out", str(blocker / "report.html")))
     assert "cannot write" in line
+    # And nothing half-written is left where a report was asked for.
+    _one_error_line(
+        _report("--warehouse", duckdb_warehouse.url, "--schema", "hotjar", "--out", str(tmp_path / "r.html"))
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
 def test_a_password_never_appears_in_any_output(tmp_path: Path) -> None:

@@ -64,36 +64,47 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def build(warehouse: str, schema: str, out: Path, title: str | None = None) -> tuple[int, int]:
     """Write the report; returns (surveys, charts)."""
-    from tap_hotjar.report.data import read_report_data  # noqa: PLC0415
-    from tap_hotjar.warehouse.connection import connect  # noqa: PLC0415
-
-    with connect(warehouse, read_only=True) as connection:
-        data = read_report_data(connection, schema)
-    try:
-        # Imported here: without the report extra, the error is one line, not a traceback
-        # (and a wrong URL is reported before the plotting libraries load).
-        from tap_hotjar.report import page  # noqa: PLC0415
-    except ImportError as exc:
-        raise ReportError(
-            f"the report's plotting libraries are not installed ({exc.name}); "
-            "install the report extra: pip install 'tap-hotjar[report]'"
-        ) from None
-    try:
-        html = page.render(data, title=title or page.TITLE)
-    except page.ReportBuildError as exc:
-        raise ReportError(str(exc)) from None
-    # Written whole, then renamed: a browser never opens half a report.
+    # Written whole, then renamed: a browser never opens half a report. Tried first,
+    # so that an unwritable output fails before the warehouse is read.
     partial = out.with_name(out.name + ".partial")
+    _write(partial, "", out)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(html, encoding="utf-8")
-        partial.replace(out)
-    except OSError as exc:
+        from tap_hotjar.report.data import read_report_data  # noqa: PLC0415
+        from tap_hotjar.warehouse.connection import connect  # noqa: PLC0415
+
+        with connect(warehouse, read_only=True) as connection:
+            data = read_report_data(connection, schema)
+        try:
+            # Imported here: without the report extra, the error is one line, not a
+            # traceback (and a wrong URL is reported before the plotting libraries load).
+            from tap_hotjar.report import page  # noqa: PLC0415
+        except ImportError as exc:
+            raise ReportError(
+                f"the report's plotting libraries are not installed ({exc.name}); "
+                "install the report extra: pip install 'tap-hotjar[report]'"
+            ) from None
+        try:
+            html = page.render(data, title=title or page.TITLE)
+        except page.ReportBuildError as exc:
+            raise ReportError(str(exc)) from None
+        _write(partial, html, out)
+        try:
+            partial.replace(out)
+        except OSError as exc:
+            raise ReportError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
-        raise ReportError(f"cannot write {out}: {exc.strerror or exc}") from None
     charts = sum(1 + len(survey.questions) for survey in data.surveys)
     return len(data.surveys), charts
+
+
+def _write(path: Path, text: str, out: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 
 def main(argv: list[str] | None = None) -> t.NoReturn:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole pipeline in one command, no credentials and no database server:
 #
-#   Hotjar API simulator -> meltano run tap-hotjar target-duckdb dbt-duckdb:build hotjar-report
+#   Hotjar API simulator -> meltano run tap-hotjar target-duckdb dbt-duckdb:build hotjar-report:duckdb
 #                        -> output/warehouse.duckdb (raw tables + dbt models)
 #                        -> output/report.html (NPS, CSAT and responses per week)
 #
@@ -45,8 +45,7 @@ done
 OUT="$ROOT/output"
 LOADER="target-$TARGET"
 DBT="dbt-$TARGET"
-REPORT=hotjar-report
-[ "$TARGET" = postgres ] && REPORT=hotjar-report--postgres
+REPORT="hotjar-report:$TARGET"
 STATE_ID="dev:tap-hotjar-to-$LOADER"
 RUNS_FILE="$OUT/.demo-runs-$TARGET"
 NEW_PER_SURVEY="${DEMO_NEW_RESPONSES:-5}"
@@ -71,8 +70,8 @@ if [ ! -x "$ROOT/.meltano/extractors/tap-hotjar/venv/bin/tap-hotjar" ] ||
     [ ! -x "$LOADER_VENV/bin/$LOADER" ] ||
     [ ! -x "$ROOT/.meltano/utilities/$DBT/venv/bin/dbt_invoker" ] ||
     [ ! -x "$ROOT/.meltano/utilities/hotjar-report/venv/bin/hotjar-report" ]; then
-    say "Installing plugins tap-hotjar (this checkout), $LOADER, $DBT and $REPORT (once)..."
-    if ! meltano install tap-hotjar "$LOADER" "$DBT" "$REPORT" >"$OUT/meltano-install.log" 2>&1; then
+    say "Installing plugins tap-hotjar (this checkout), $LOADER, $DBT and hotjar-report (once)..."
+    if ! meltano install tap-hotjar "$LOADER" "$DBT" hotjar-report >"$OUT/meltano-install.log" 2>&1; then
         tail -n 30 "$OUT/meltano-install.log" >&2
         say "error: meltano install failed (log: output/meltano-install.log)" >&2
         exit 1
@@ -101,11 +100,11 @@ for key, value in pairs.items():
 if "TARGET_POSTGRES_PASSWORD" in os.environ and "DBT_POSTGRES_PASSWORD" not in os.environ:
     print('export DBT_POSTGRES_PASSWORD="$TARGET_POSTGRES_PASSWORD"')
 # The report too (its password through libpq's PGPASSWORD: never in the URL it prints).
-if "HOTJAR_REPORT_WAREHOUSE" not in os.environ and c.get("host") and c.get("database"):
+if "HOTJAR_REPORT_POSTGRES_URL" not in os.environ and c.get("host") and c.get("database"):
     from urllib.parse import quote
     url = "postgresql://%s@%s:%s/%s" % (quote(str(c.get("user") or ""), safe=""), c["host"],
                                        c.get("port") or 5432, quote(str(c["database"]), safe=""))
-    print(f"export HOTJAR_REPORT_WAREHOUSE={shlex.quote(url)}")
+    print(f"export HOTJAR_REPORT_POSTGRES_URL={shlex.quote(url)}")
 if "TARGET_POSTGRES_PASSWORD" in os.environ and "PGPASSWORD" not in os.environ:
     print('export PGPASSWORD="$TARGET_POSTGRES_PASSWORD"')
 EOF

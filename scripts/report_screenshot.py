@@ -8,7 +8,7 @@ what a browser shows.
 1. The project's Hotjar API simulator serves one site with three surveys of 3,000
    responses each over two years: about 30 answers a week, like a busy account (the
    demo's 120 responses per survey give one or two a week).
-2. `meltano run tap-hotjar target-duckdb dbt-duckdb:build hotjar-report` loads them into
+2. `meltano run tap-hotjar target-duckdb dbt-duckdb:build hotjar-report:duckdb` loads them into
    a DuckDB file of its own, builds the models and writes the report, in a temporary folder.
 3. Debian's headless chromium (driven by Playwright, network requests aborted) opens the
    report and photographs the first survey that has an NPS question: its responses,
@@ -108,13 +108,13 @@ def build_report(workdir: Path) -> Path:
             "DBT_DUCKDB_PATH": str(db),
             "DBT_TARGET_PATH": str(workdir / "dbt-target"),
             "DBT_LOG_PATH": str(workdir / "dbt-logs"),
-            "HOTJAR_REPORT_WAREHOUSE": f"duckdb://{db}",
+            "HOTJAR_REPORT_DUCKDB_URL": f"duckdb://{db}",
             "HOTJAR_REPORT_OUT": str(report),
         }
         print("Loading the simulator's 9,000 responses, building the models and the report...")
         with meltano_lock():
             meltano(["install", *PLUGINS], env)
-            blocks = ["tap-hotjar", "target-duckdb", "dbt-duckdb:build", "hotjar-report"]
+            blocks = ["tap-hotjar", "target-duckdb", "dbt-duckdb:build", "hotjar-report:duckdb"]
             meltano(["--env-file", str(workdir / "empty.env"), "run", *blocks], env)
     return report
 

@@ -4,8 +4,8 @@ One simulator; before anything is loaded, one survey receives a burst of respons
 its last week, so that one of its weeks has many answers and the others one or two.
 Then the analytics jobs of meltano.yml run as they are, report included
 (`meltano run hotjar-analytics-duckdb`: tap-hotjar target-duckdb dbt-duckdb:build
-hotjar-report; `meltano run hotjar-analytics-postgres`: BATCH files into PostgreSQL,
-dbt, hotjar-report--postgres), into a DuckDB file and PostgreSQL schemas of their own.
+hotjar-report:duckdb; `meltano run hotjar-analytics-postgres`: BATCH files into
+PostgreSQL, dbt, hotjar-report:postgres), into a DuckDB file and PostgreSQL schemas of their own.
 
 Each report is opened from disk, once, by Debian's headless Chromium (driven by
 Playwright, which downloads no browser), with every request the page makes recorded
@@ -159,7 +159,7 @@ def duckdb_warehouse(meltano: Path, sim: Sim, tmp_path_factory: pytest.TempPathF
         target_env={
             "TARGET_DUCKDB_PATH": str(db),
             "DBT_DUCKDB_PATH": str(db),
-            "HOTJAR_REPORT_WAREHOUSE": url,
+            "HOTJAR_REPORT_DUCKDB_URL": url,
             "HOTJAR_REPORT_OUT": str(report),
         },
         extra_env=_dbt_paths(workdir),
@@ -214,7 +214,7 @@ def postgres_warehouse(
         "DBT_POSTGRES_SOURCE_SCHEMA": raw,
         "DBT_POSTGRES_SCHEMA": models,
         # The report utility's settings; its password setting is libpq's PGPASSWORD.
-        "HOTJAR_REPORT_WAREHOUSE": _pg_url(),
+        "HOTJAR_REPORT_POSTGRES_URL": _pg_url(),
         "HOTJAR_REPORT_SCHEMA": models,
         "HOTJAR_REPORT_OUT": str(report),
         "PGPASSWORD": PG_PASSWORD,

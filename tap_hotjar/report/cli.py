@@ -3,11 +3,12 @@
     hotjar-report --warehouse duckdb:///abs/path/warehouse.duckdb --out output/report.html
     hotjar-report --warehouse postgresql://user@host:5432/dbname --schema hotjar_analytics
 
-Each option can come from the environment instead (Meltano's `hotjar-report` utility
-sets them from its settings): HOTJAR_REPORT_WAREHOUSE, HOTJAR_REPORT_SCHEMA,
-HOTJAR_REPORT_OUT, HOTJAR_REPORT_TITLE. A PostgreSQL password can stay out of the URL:
-libpq's PGPASSWORD or ~/.pgpass. The warehouse is opened read-only. Exit status 0 when
-the page was written, 1 with one line on stderr when not.
+Each option can come from the environment instead: HOTJAR_REPORT_WAREHOUSE,
+HOTJAR_REPORT_SCHEMA, HOTJAR_REPORT_OUT, HOTJAR_REPORT_TITLE (Meltano's `hotjar-report`
+utility sets the last three from its settings and passes --warehouse per command).
+A PostgreSQL password can stay out of the URL: libpq's PGPASSWORD or ~/.pgpass. The
+warehouse is opened read-only. Exit status 0 when the page was written, 1 with one line
+on stderr when not.
 """
 
 from __future__ import annotations

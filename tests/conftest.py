@@ -137,6 +137,14 @@ def loaders(tmp_path_factory: pytest.TempPathFactory) -> None:
     install_plugins(ensure_meltano(), ["target-postgres", "target-duckdb"], tmp_path_factory.mktemp("install"))
 
 
+@pytest.fixture(scope="session")
+def dbt_utilities(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The dbt-duckdb and dbt-postgres utilities, installed by Meltano as meltano.yml pins them."""
+    from tests.e2e_helpers import ensure_meltano, install_plugins  # noqa: PLC0415
+
+    install_plugins(ensure_meltano(), ["dbt-duckdb", "dbt-postgres"], tmp_path_factory.mktemp("install-dbt"))
+
+
 @pytest.fixture(params=["duckdb", "postgres"])
 def wh(request: pytest.FixtureRequest, loaders: None, tmp_path: Path):
     """An empty warehouse of each kind: a DuckDB file, or fresh PostgreSQL schemas (dropped after)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -43,6 +44,10 @@ USER_LOOKUP = str(BIN_DIR / "hotjar-user-lookup")
 TARGETS = {
     "postgres": REPO_ROOT / ".meltano/loaders/target-postgres/venv/bin/target-postgres",
     "duckdb": REPO_ROOT / ".meltano/loaders/target-duckdb/venv/bin/target-duckdb",
+}
+DBT = {
+    "postgres": REPO_ROOT / ".meltano/utilities/dbt-postgres/venv/bin/dbt",
+    "duckdb": REPO_ROOT / ".meltano/utilities/dbt-duckdb/venv/bin/dbt",
 }
 
 
@@ -137,6 +142,50 @@ class Warehouse:
             tap_code, (run / "tap.err").read_text(), target.returncode, (run / "target.err").read_text(), states
         )
 
+    # The models: dbt from the utility's virtualenv, as Meltano's dbt-X:build runs it.
+
+    def dbt_env(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def build_models(self) -> str:
+        """`dbt build` of transform/ from the raw schema into the models schema; returns its output."""
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "HOTJAR_"))},
+            "DBT_PROFILES_DIR": str(REPO_ROOT / "transform" / "profiles" / self.kind),
+            "DBT_TARGET_PATH": str(self.workdir / "dbt-target"),
+            "DBT_LOG_PATH": str(self.workdir / "dbt-logs"),
+            "DBT_USE_COLORS": "false",
+            "HOTJAR_SOURCE_SCHEMA": self.raw_schema,
+            **self.dbt_env(),
+        }
+        proc = subprocess.run(
+            [str(DBT[self.kind]), "build", "--project-dir", str(REPO_ROOT / "transform")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        return proc.stdout
+
+    def tables(self) -> list[tuple[str, str]]:
+        """(schema, table) of every base table in the raw and models schemas."""
+        return [
+            (schema, table)
+            for schema, table in self.query(
+                "select table_schema, table_name from information_schema.tables"
+                " where table_schema in (?, ?) and table_type = 'BASE TABLE'",
+                [self.raw_schema, self.models_schema],
+            )
+        ]
+
+    def every_row(self) -> Iterator[tuple[str, str, tuple]]:
+        """Every row of every table in both schemas, as (schema, table, row)."""
+        for schema, table in self.tables():
+            for row in self.query(f'select * from "{schema}"."{table}"'):
+                yield schema, table, row
+
     # Reading what is there.
 
     def connect(self) -> t.Any:
@@ -192,6 +241,9 @@ class DuckDBWarehouse(Warehouse):
         self.path = workdir / "warehouse.duckdb"
         self.url = f"duckdb://{self.path}"
 
+    def dbt_env(self) -> dict[str, str]:
+        return {"DBT_DUCKDB_PATH": str(self.path), "DBT_DUCKDB_SCHEMA": self.models_schema}
+
     def target_config(self) -> dict:
         # As meltano.yml configures target-duckdb.
         return {"path": str(self.path), "default_target_schema": self.raw_schema, "add_metadata_columns": True}
@@ -216,6 +268,16 @@ class PostgresWarehouse(Warehouse):
         self.models_schema = f"hj_models_{tag}"
         auth = PG_USER + (f":{PG_PASSWORD}" if PG_PASSWORD else "")
         self.url = f"postgresql://{auth}@{PG_HOST}:{PG_PORT}/{PG_DATABASE}"
+
+    def dbt_env(self) -> dict[str, str]:
+        return {
+            "DBT_POSTGRES_HOST": PG_HOST,
+            "DBT_POSTGRES_PORT": str(PG_PORT),
+            "DBT_POSTGRES_USER": PG_USER,
+            "DBT_POSTGRES_PASSWORD": PG_PASSWORD,
+            "DBT_POSTGRES_DBNAME": PG_DATABASE,
+            "DBT_POSTGRES_SCHEMA": self.models_schema,
+        }
 
     def target_config(self) -> dict:
         # As meltano.yml configures target-postgres.

@@ -40,6 +40,7 @@ class Table:
     schema: str
     name: str
     columns: frozenset[str]  # lower-case
+    types: dict[str, str] = dataclasses.field(default_factory=dict, compare=False)  # column -> lower-case type
 
     @property
     def sql(self) -> str:
@@ -66,17 +67,17 @@ class Catalog:
         schemas = [layout.raw_schema, *layout.models_schemas]
         marks = ", ".join("?" for _ in schemas)
         rows = conn.rows(
-            "select c.table_schema, c.table_name, lower(c.column_name)"
+            "select c.table_schema, c.table_name, lower(c.column_name), lower(c.data_type)"
             " from information_schema.columns as c"
             " join information_schema.tables as t"
             "  on t.table_schema = c.table_schema and t.table_name = c.table_name"
             f" where c.table_schema in ({marks}) and t.table_type = 'BASE TABLE'",
             schemas,
         )
-        columns: dict[tuple[str, str], set[str]] = {}
-        for schema, table, column in rows:
-            columns.setdefault((schema, table), set()).add(column)
-        self._tables = {key: Table(key[0], key[1], frozenset(cols)) for key, cols in columns.items()}
+        columns: dict[tuple[str, str], dict[str, str]] = {}
+        for schema, table, column, data_type in rows:
+            columns.setdefault((schema, table), {})[column] = data_type
+        self._tables = {key: Table(key[0], key[1], frozenset(cols), cols) for key, cols in columns.items()}
         found = {schema for schema, _ in self._tables} | set(self._existing_schemas(schemas))
         missing = [s for s in schemas if s not in found]
         if missing:

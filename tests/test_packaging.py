@@ -8,10 +8,11 @@ import re
 import site
 import subprocess
 import sys
-import tomllib
 import venv
 import zipfile
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 STREAMS = {"surveys", "survey_questions", "survey_responses", "survey_answers"}

@@ -86,6 +86,16 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         title="Organization ID",
         description="Hotjar organization ID, used only by `hotjar-user-lookup`.",
     ),
+    th.Property(
+        "reconcile_evidence_path",
+        th.StringType(min_length=1),
+        title="Reconciliation evidence path",
+        description=(
+            "Makes the run a reconciliation: bookmarks are ignored, every response is read, and a run that "
+            "finishes writes what it found to this file, for `hotjar-reconcile` to remove from the warehouse "
+            "what Hotjar no longer has. Default: an ordinary run."
+        ),
+    ),
 ).to_dict()
 
 REQUIRED = frozenset(CONFIG_SCHEMA.get("required", []))

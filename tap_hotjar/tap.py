@@ -13,10 +13,12 @@ from tap_hotjar.checkpoints import CountingWriter, PacedStateWriter
 from tap_hotjar.errors import HotjarConfigError, HotjarInterrupted
 from tap_hotjar.http import HotjarConnection
 from tap_hotjar.progress import Progress
+from tap_hotjar.reconciliation import EvidenceRecorder, reconcile_problems
 from tap_hotjar.streams import STREAM_TYPES
 from tap_hotjar.streams.base import Run
 from tap_hotjar.streams.handoff import SurveyHandoff
 from tap_hotjar.streams.records import Malformed
+from tap_hotjar.timestamps import normalize_start_date
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
@@ -39,6 +41,10 @@ class TapHotjar(sdk_internals.ValidatedConfig, sdk_internals.TerminationWritesSt
         sdk_internals.install_state_writer(self, self._state_pacer)
         if self.config.get("batch_config"):
             problems = batch_config_problems(self.config, self.streams.values())
+            if problems:
+                raise self.config_error(problems)
+        if self.config.get("reconcile_evidence_path"):
+            problems = reconcile_problems(self.config, self.streams.values())
             if problems:
                 raise self.config_error(problems)
 
@@ -66,10 +72,23 @@ class TapHotjar(sdk_internals.ValidatedConfig, sdk_internals.TerminationWritesSt
                 malformed=Malformed(self.logger),
                 state_writer=self._state_pacer,
                 batch=BatchRun(config["batch_config"]) if config.get("batch_config") else None,
+                evidence=self._evidence_recorder(),
             )
             if self._run.batch is not None:
                 self._run.batch_files = BatchFiles(self._run.batch, t.cast("CountingWriter", self.message_writer))
         return self._run
+
+    def _evidence_recorder(self) -> EvidenceRecorder | None:
+        path = self.config.get("reconcile_evidence_path")
+        if not path:
+            return None
+        start_date = self.config.get("start_date")
+        return EvidenceRecorder(
+            str(path),
+            start_date=normalize_start_date(start_date) if start_date else None,
+            tap_version=self.plugin_version,
+            logger=self.logger,
+        )
 
     @override
     def discover_streams(self) -> list[Stream]:
@@ -78,6 +97,10 @@ class TapHotjar(sdk_internals.ValidatedConfig, sdk_internals.TerminationWritesSt
     @override
     def load_state(self, state: dict[str, t.Any]) -> None:
         settings.check_state(state)
+        if self.config.get("reconcile_evidence_path") and state.get("bookmarks"):
+            # A reconciliation compares everything Hotjar has with the warehouse.
+            self.logger.info("A reconciliation run: the state's bookmarks are ignored, every response is read")
+            state = {}
         super().load_state(state)
 
     # sdk_internals.ValidatedConfig

@@ -35,6 +35,7 @@ if t.TYPE_CHECKING:
     from tap_hotjar.checkpoints import PacedStateWriter
     from tap_hotjar.http import HotjarConnection
     from tap_hotjar.progress import Progress
+    from tap_hotjar.reconciliation import EvidenceRecorder
     from tap_hotjar.streams.handoff import SurveyHandoff
     from tap_hotjar.streams.records import Malformed
 
@@ -62,6 +63,7 @@ class Run:
     state_writer: PacedStateWriter
     batch: BatchRun | None = None  # BATCH messages (batch_config), None for RECORD messages
     batch_files: BatchFiles | None = None
+    evidence: EvidenceRecorder | None = None  # a reconciliation run (reconcile_evidence_path), else None
     finished: bool = False
 
     def __post_init__(self) -> None:
@@ -77,6 +79,10 @@ class Run:
         if self.batch_files is not None:
             self.batch_files.close_all()  # announced before the last STATE
         self.state_writer.flush()
+        if self.evidence is not None:
+            # Only a sync that got here wrote every record: a run killed or failing
+            # leaves no evidence, so nothing is removed on its strength.
+            self.evidence.finish()
         self.malformed.summary()
         self.progress.final()
 

@@ -24,6 +24,8 @@ if t.TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context, Record
 
+    from tap_hotjar.reconciliation import SurveyEvidence
+
 
 # Responses whose answers are written by one sync of survey_answers, at most (it can
 # wait for them: they are held as the lists the parsed responses already hold). Each
@@ -37,6 +39,9 @@ class Page(t.NamedTuple):
 
     content: bytes
     created_times: list[str | None]  # each response's created_time, normalised; None if it has none
+    # Fewer responses than asked for, yet a next page: under a strict reading of the
+    # reference (`limit` items a page), some may be missing from this one.
+    short: bool = False
 
     @property
     def size(self) -> int:
@@ -97,9 +102,9 @@ class SurveyResponsesStream(HotjarStream):
         # One item per page, not per response: the SDK's thread decodes the responses
         # when it emits them, so that pages read ahead wait as compact bytes.
         head = page_head(response)
-        if not head.results:
-            return
-        yield Page(response.content, [_instant(row.created_time) for row in head.results])
+        short = bool(head.next_cursor) and len(head.results) < self.config["page_size"]
+        if head.results or short:  # an empty last page holds nothing to write or to note
+            yield Page(response.content, [_instant(row.created_time) for row in head.results], short)
 
     def _stop_point(self, context: Context) -> str | None:
         """max(bookmark, start_date), normalised: older responses are not wanted."""
@@ -120,6 +125,11 @@ class SurveyResponsesStream(HotjarStream):
         stop_at = self._stop_point(context)
         answers_wanted = any(child.selected for child in self.child_streams)
         pages = self.run.handoff.read_ahead.pages((site_id, survey_id), context)
+        # A reconciliation run: what this survey's read found.
+        evidence = self.run.evidence.survey(site_id, survey_id) if self.run.evidence is not None else None
+        skipped_before = self.run.malformed.skipped[self.name]
+        if evidence is not None:
+            pages = _noting_short_pages(pages, evidence)
         try:
             decoded = (self._rows(page, n, site_id, survey_id, stop_at) for n, page in enumerate(pages, 1))
             rows = next(decoded, None)
@@ -132,9 +142,17 @@ class SurveyResponsesStream(HotjarStream):
                     if self._sync_answers_after is not None:
                         held = 0
                 self.run.progress.responses += len(rows)
+                if evidence is not None:
+                    evidence.responses += len(rows)
+                    evidence.answers += sum(len(row["answers"]) for row in rows)  # lists: the rule keeps no other
                 yield from rows
                 self.run.progress.tick()
                 rows = following
+            if evidence is not None:
+                if self.run.malformed.skipped[self.name] == skipped_before:
+                    evidence.responses_complete = True
+                else:
+                    evidence.responses_incomplete("responses were skipped as malformed")
         except NotFoundError:
             self.logger.warning(
                 "Survey %s of site %s answered 404 (deleted?); skipping it, its bookmark is left unchanged",
@@ -143,6 +161,8 @@ class SurveyResponsesStream(HotjarStream):
             )
             # Not read to its stop point: no bookmark may be promoted from what was read.
             sdk_internals.discard_progress(self, context)
+            if evidence is not None:
+                evidence.responses_incomplete("its responses answered 404")
 
     def _answers_flush_point(self, rows: list[dict], following: list[dict] | None, held: int) -> dict | None:
         """The response after which survey_answers is synced for the answers held so far, or None.
@@ -255,6 +275,14 @@ class SurveyAnswersStream(RunStream):
                     "created_time": held.created_time,
                 }
         self.run.progress.answers += written
+
+
+def _noting_short_pages(pages: Iterable[Page], evidence: SurveyEvidence) -> Iterator[Page]:
+    """A reconciliation cannot call a response gone if a page may have left it out."""
+    for page in pages:
+        if page.short:
+            evidence.responses_incomplete("a page of its responses held fewer than asked for, yet named a next page")
+        yield page
 
 
 def _instant(value: object) -> str | None:

@@ -10,7 +10,7 @@ from singer_sdk.schema.source import StreamSchema
 from typing_extensions import override
 
 from tap_hotjar.errors import HotjarAPIError
-from tap_hotjar.http.pages import decode_json
+from tap_hotjar.http.pages import decode_json, page_head
 from tap_hotjar.streams.base import SCHEMAS, HotjarStream, NotFoundError, Run, RunStream, survey_context
 from tap_hotjar.streams.records import Conformer, json_kind, usable_id
 
@@ -52,6 +52,7 @@ class SurveysStream(HotjarStream):
         # The questions of the survey just yielded, as the API sent them, for its children
         # (the survey record's own `questions` may have been nulled by the rule).
         self._questions: list[t.Any] = []
+        self._short_page_seen = False
 
     @property
     @override
@@ -65,17 +66,24 @@ class SurveysStream(HotjarStream):
     @override
     def parse_response(self, response: requests.Response) -> Iterable[bytes]:  # type: ignore[override]
         # Each survey as its raw JSON: decoded when it is written (see get_records).
-        return [bytes(raw) for raw in _decode_raw_page(response.content).results]
+        results = [bytes(raw) for raw in _decode_raw_page(response.content).results]
+        if page_head(response).next_cursor and len(results) < self.config["page_size"]:
+            # Fewer surveys than asked for, yet a next page: some may be missing from it.
+            self._short_page_seen = True
+        return results
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         assert context is not None
         site_id = context["site_id"]
         if self._listings is None:
+            if self.run.evidence is not None:
+                self.run.evidence.begin()  # before the first record of the run
             # Every site is listed first (a page or two each), so that the read-ahead
             # has every survey's responses to read, across site boundaries too.
             self._listings = {p["site_id"]: self._list_site(p["site_id"]) for p in self.partitions}
         listing = self._listings.pop(site_id, None)
+        evidence = self.run.evidence
         for position, raw in listing if listing is not None else self._list_site(site_id):
             item = decode_json(raw)
             # The question records are judged on the questions as sent: conforming the
@@ -84,10 +92,16 @@ class SurveysStream(HotjarStream):
             survey = self._conform({**item, "site_id": site_id}, site_id, position)
             if survey is not None:
                 self._questions = questions if isinstance(questions, list) else []
+                if evidence is not None:
+                    evidence.site(site_id).surveys += 1
+                    evidence.survey(site_id, survey["id"]).questions_listed = isinstance(questions, list)
                 yield survey
+            elif evidence is not None:
+                evidence.site(site_id).listing_incomplete("a survey it lists was skipped as malformed")
 
     def _list_site(self, site_id: int) -> list[tuple[int, bytes]]:
         listed = []
+        self._short_page_seen = False
         read_ahead = self.run.handoff.read_ahead
         dry_run = self.ABORT_AT_RECORD_COUNT is not None  # --test reads one record per stream
         try:
@@ -97,6 +111,8 @@ class SurveysStream(HotjarStream):
                     which = f"survey #{position + 1} listed for site {site_id} (and its questions and responses)"
                     kind = json_kind(decode_json(raw).get("id"), missing=b'"id"' not in raw)
                     self.run.malformed.skip(self.name, which, f"id is {kind}")
+                    if self.run.evidence is not None:
+                        self.run.evidence.site(site_id).listing_incomplete("a survey it lists was skipped as malformed")
                     continue
                 listed.append((position, raw))
                 if not dry_run:
@@ -108,6 +124,10 @@ class SurveysStream(HotjarStream):
             )
             raise HotjarAPIError(msg) from None
         self.run.progress.surveys_listed += len(listed)
+        if self._short_page_seen and self.run.evidence is not None:
+            self.run.evidence.site(site_id).listing_incomplete(
+                "a page of its surveys held fewer than asked for, yet named a next page"
+            )
         return listed
 
     def _conform(self, survey: dict[str, t.Any], site_id: int, position: int) -> dict[str, t.Any] | None:
@@ -149,6 +169,8 @@ class SurveyQuestionsStream(RunStream):
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         assert context is not None
         site_id, survey_id = context["site_id"], context["survey_id"]
+        skipped_before = self.run.malformed.skipped[self.name]
+        written = 0
         for position, question in enumerate(self.run.handoff.questions(survey_id)):
             which = f"question #{position + 1} of survey {survey_id!r} (site {site_id})"
             if not isinstance(question, dict):
@@ -162,4 +184,10 @@ class SurveyQuestionsStream(RunStream):
                 continue
             if verdict.nulled:
                 self.run.malformed.null(self.name, which, verdict.nulled)
+            written += 1
             yield verdict.record
+        if self.run.evidence is not None:
+            survey = self.run.evidence.survey(site_id, survey_id)
+            survey.questions = written
+            none_skipped = self.run.malformed.skipped[self.name] == skipped_before
+            survey.questions_complete = survey.questions_listed and none_skipped

@@ -71,7 +71,8 @@ def parse_url(url: str) -> WarehouseURL:
             raise WarehouseError(
                 f"a DuckDB URL needs an absolute path: duckdb:///absolute/path/to/file.duckdb, not {url!r}"
             )
-        return WarehouseURL(kind=DUCKDB, path=os.path.normpath(path))
+        # duckdb://$ROOT/file with an absolute $ROOT gives duckdb:////...: one leading slash.
+        return WarehouseURL(kind=DUCKDB, path=os.path.normpath("/" + path.lstrip("/")))
     if scheme in {"postgresql", "postgres"}:
         dbname = urllib.parse.unquote(parts.path.lstrip("/"))
         if not parts.hostname or not parts.username or not dbname or "/" in dbname:
@@ -109,6 +110,14 @@ class Connection:
             return cursor
         return self._raw.execute(sql, list(params))
 
+    def change(self, sql: str, params: Sequence[t.Any] = ()) -> int:
+        """Run an INSERT, UPDATE or DELETE; returns how many rows it changed."""
+        cursor = self.execute(sql, params)
+        if self.kind == POSTGRES:
+            return int(cursor.rowcount)
+        row = cursor.fetchone()  # DuckDB answers a change with one row: the count
+        return int(row[0]) if row else 0
+
     def rows(self, sql: str, params: Sequence[t.Any] = ()) -> list[tuple[t.Any, ...]]:
         return list(self.execute(sql, params).fetchall())
 
@@ -117,15 +126,16 @@ class Connection:
         return None if row is None else row[0]
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """All statements inside commit together, or none does (an exception rolls back)."""
+    def transaction(self, *, commit: bool = True) -> Iterator[Connection]:
+        """All statements inside commit together, or none does (an exception rolls back;
+        so does the end of a transaction opened with `commit=False`, for a dry run)."""
         self.execute("begin")
         try:
             yield self
         except BaseException:
             self.execute("rollback")
             raise
-        self.execute("commit")
+        self.execute("commit" if commit else "rollback")
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -155,9 +165,13 @@ def _connect_duckdb(url: WarehouseURL, *, read_only: bool) -> t.Any:
     if not os.path.isfile(url.path):
         raise WarehouseError(f"no DuckDB warehouse at {url.path} (the file does not exist)")
     try:
-        return duckdb.connect(url.path, read_only=read_only)
+        raw = duckdb.connect(url.path, read_only=read_only)
     except duckdb.Error as exc:
         raise WarehouseError(f"cannot open the DuckDB warehouse {url.path}: {exc}") from None
+    # Loaders write UTC into timestamp columns (see the PostgreSQL side).
+    with contextlib.suppress(duckdb.Error):
+        raw.execute("set TimeZone = 'UTC'")
+    return raw
 
 
 def _connect_postgres(url: WarehouseURL, *, read_only: bool) -> t.Any:
@@ -175,8 +189,9 @@ def _connect_postgres(url: WarehouseURL, *, read_only: bool) -> t.Any:
     }
     if url.password is not None:
         options["password"] = url.password  # else libpq's PGPASSWORD or ~/.pgpass
-    if read_only:
-        options["options"] = "-c default_transaction_read_only=on"
+    # Loaders write UTC into timestamp columns: compare and convert in UTC, whatever
+    # the server's default time zone.
+    options["options"] = "-c timezone=UTC" + (" -c default_transaction_read_only=on" if read_only else "")
     try:
         return psycopg.connect(**options)
     except psycopg.Error as exc:

@@ -1,0 +1,120 @@
+"""The tables the project made in a warehouse: the raw tables the loaders wrote, and the models dbt built.
+
+Found by looking (information_schema, the same in PostgreSQL and DuckDB), never assumed:
+a loader, a stream map or the user's own dbt models decide which tables and columns are
+there. Names are quoted wherever they go into SQL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+from tap_hotjar.warehouse.connection import POSTGRES, WarehouseError
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from tap_hotjar.warehouse.connection import Connection
+
+RAW_SCHEMA = "hotjar"
+MODELS_SCHEMA = "hotjar_analytics"
+# The raw tables and their keys (the streams' primary keys).
+RAW_KEYS: dict[str, tuple[str, ...]] = {
+    "surveys": ("id",),
+    "survey_questions": ("survey_id", "id"),
+    "survey_responses": ("id",),
+    "survey_answers": ("response_id", "position"),
+}
+EXTRACTED_AT = "_sdc_extracted_at"
+DELETED_AT = "_sdc_deleted_at"
+
+
+def quote(name: str) -> str:
+    """A SQL identifier, quoted (the same rule in PostgreSQL and DuckDB)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    schema: str
+    name: str
+    columns: frozenset[str]  # lower-case
+
+    @property
+    def sql(self) -> str:
+        return f"{quote(self.schema)}.{quote(self.name)}"
+
+    def has(self, *columns: str) -> bool:
+        return all(c in self.columns for c in columns)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where the project's tables are: the raw schema, and the schemas dbt built models in."""
+
+    raw_schema: str = RAW_SCHEMA
+    models_schemas: tuple[str, ...] = (MODELS_SCHEMA,)
+
+
+class Catalog:
+    """The base tables (not views) of the layout's schemas, with their columns."""
+
+    def __init__(self, conn: Connection, layout: Layout) -> None:
+        self.conn = conn
+        self.layout = layout
+        schemas = [layout.raw_schema, *layout.models_schemas]
+        marks = ", ".join("?" for _ in schemas)
+        rows = conn.rows(
+            "select c.table_schema, c.table_name, lower(c.column_name)"
+            " from information_schema.columns as c"
+            " join information_schema.tables as t"
+            "  on t.table_schema = c.table_schema and t.table_name = c.table_name"
+            f" where c.table_schema in ({marks}) and t.table_type = 'BASE TABLE'",
+            schemas,
+        )
+        columns: dict[tuple[str, str], set[str]] = {}
+        for schema, table, column in rows:
+            columns.setdefault((schema, table), set()).add(column)
+        self._tables = {key: Table(key[0], key[1], frozenset(cols)) for key, cols in columns.items()}
+        found = {schema for schema, _ in self._tables} | set(self._existing_schemas(schemas))
+        missing = [s for s in schemas if s not in found]
+        if missing:
+            where = conn.url.display
+            raise WarehouseError(f"no schema {', '.join(map(repr, missing))} in the warehouse {where}")
+
+    def _existing_schemas(self, schemas: Iterable[str]) -> list[str]:
+        wanted = list(schemas)
+        marks = ", ".join("?" for _ in wanted)
+        sql = f"select schema_name from information_schema.schemata where schema_name in ({marks})"
+        if self.conn.kind != POSTGRES:
+            sql += " and catalog_name = current_database()"
+        return [row[0] for row in self.conn.rows(sql, wanted)]
+
+    def raw(self, name: str) -> Table | None:
+        return self._tables.get((self.layout.raw_schema, name))
+
+    def require_raw(self, name: str, *columns: str) -> Table:
+        """A raw table that must be there with these columns, or one clear error."""
+        table = self.raw(name)
+        schema = self.layout.raw_schema
+        if table is None:
+            msg = f"no table {schema}.{name} in the warehouse {self.conn.url.display} (has the pipeline loaded it?)"
+            raise WarehouseError(msg)
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            msg = f"the table {schema}.{name} has no column {', '.join(missing)}"
+            if EXTRACTED_AT in missing or DELETED_AT in missing:
+                msg += (
+                    " (the loader writes _sdc_* columns only with its metadata setting on: target-postgres "
+                    "add_record_metadata, target-duckdb add_metadata_columns)"
+                )
+            raise WarehouseError(msg)
+        return table
+
+    def models(self) -> list[Table]:
+        """Every base table in the models schemas (ours, and any other model built there)."""
+        return sorted(
+            (tab for (schema, _), tab in self._tables.items() if schema in self.layout.models_schemas),
+            key=lambda tab: (tab.schema, tab.name),
+        )

@@ -6,6 +6,9 @@ Shared by tests/test_plugin_definition.py (the files agree) and tests/test_melta
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import typing as t
 from pathlib import Path
 
@@ -29,6 +32,24 @@ COMPARED_KEYS = (
     "settings_group_validation",
     "commands",
 )
+
+
+def tap_settings_schema() -> dict[str, t.Any]:
+    """tap_hotjar.settings.CONFIG_SCHEMA as a fresh interpreter has it.
+
+    Not the imported dict: singer-sdk adds its built-in settings (stream maps,
+    flattening, ...) to the tap class's config_jsonschema, which is that very dict,
+    whenever a test in the same process asks the tap for --about or its settings.
+    """
+    code = "import json; from tap_hotjar.settings import CONFIG_SCHEMA; print(json.dumps(CONFIG_SCHEMA))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(proc.stdout)
 
 
 def hub_definition() -> dict[str, t.Any]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tap_hotjar.settings import CONFIG_SCHEMA
+from tests.plugin_definitions import tap_settings_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", ROOT / "CHANGELOG.md", *(ROOT / "docs").glob("*.md")])
@@ -186,4 +186,4 @@ def test_readme_settings_table_is_what_the_script_generates_from_the_settings_sc
     end = readme.index("<!-- end of settings-table -->")
     assert readme[start + 1 : end] == generated
     # Every setting of the schema has its row (the script reads the real schema).
-    assert [line.split("|")[1].strip() for line in generated[2:]] == list(CONFIG_SCHEMA["properties"])
+    assert [line.split("|")[1].strip() for line in generated[2:]] == list(tap_settings_schema()["properties"])

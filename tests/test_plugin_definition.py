@@ -17,7 +17,6 @@ import subprocess
 import tomllib
 from packaging.requirements import Requirement
 
-from tap_hotjar.settings import CONFIG_SCHEMA
 from tests.conftest import TAP
 from tests.plugin_definitions import (
     HUB_FILE,
@@ -26,6 +25,7 @@ from tests.plugin_definitions import (
     differences,
     hub_definition,
     project_plugin,
+    tap_settings_schema,
 )
 
 # The Meltano Hub's schema for extractor definitions (meltano/hub, schemas/plugin_definitions/
@@ -175,8 +175,9 @@ def test_hub_pip_url_installs_the_repository_with_the_warehouse_extra() -> None:
 def test_hub_settings_are_the_taps_settings() -> None:
     """Label, description, default, secrecy and kind of each setting come from the tap's
     own schema (tap_hotjar/settings.py, which --about and the README's table show)."""
+    schema = tap_settings_schema()
     settings = {s["name"]: s for s in hub_definition()["settings"]}
-    for name, prop in CONFIG_SCHEMA["properties"].items():
+    for name, prop in schema["properties"].items():
         assert name in settings, f"{name} is a tap setting missing from {HUB_FILE.name}"
         setting = settings[name]
         assert setting["label"] == prop["title"], name
@@ -185,7 +186,7 @@ def test_hub_settings_are_the_taps_settings() -> None:
         assert setting.get("sensitive", False) == bool(prop.get("secret")), name
         expected_kind = "date_iso8601" if prop.get("format") == "date-time" else KIND_OF_TYPE[_json_type(prop)]
         assert setting["kind"] == expected_kind, name
-    required = set(CONFIG_SCHEMA["required"])
+    required = set(schema["required"])
     assert [set(g) for g in hub_definition()["settings_group_validation"]] == [required]
 
 

@@ -12,10 +12,14 @@ test_analytics.py.
 
 from __future__ import annotations
 
+import subprocess
 import typing as t
 
-from tests.e2e_helpers import TABLES
+import yaml
+
+from tests.e2e_helpers import REPO_ROOT, TABLES
 from tests.reconcile_helpers import PAGE, delete_in_hotjar, first_load, minus, nothing, reconcile_config, truth
+from tests.warehouses import RECONCILE
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -93,3 +97,46 @@ def test_hard_delete_removes_the_rows_instead_of_marking_them(wh: Warehouse, rsi
     applied = wh.reconcile(evidence, "--hard-delete")
     assert applied.returncode == 0, applied.stderr
     assert wh.all_keys(deleted=None) == after
+
+
+# ------------------------------------------------------------------ the command
+
+
+def test_bad_input_gets_one_clear_line_and_changes_nothing(wh: Warehouse, rsim: FaultSimulator, tmp_path: Path):
+    _, before = first_load(wh, rsim)
+    evidence = tmp_path / "evidence.json"
+    assert wh.load(reconcile_config(rsim, evidence)).ok
+
+    def fails(*args: str) -> str:
+        proc = subprocess.run([RECONCILE, *args], capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode in (1, 2) and "Traceback" not in proc.stderr, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert lines[-1].startswith("hotjar-reconcile: error:"), proc.stderr
+        return lines[-1]
+
+    common = ["--evidence", str(evidence)]
+    assert "--warehouse is required" in fails(*common)
+    assert "unknown warehouse URL scheme mysql:" in fails("--warehouse", "mysql://x@h/db", *common)
+    secret = "s3cr3t-pw"
+    line = fails("--warehouse", f"postgresql://postgres:{secret}@127.0.0.1:1/test", *common)
+    assert "cannot connect" in line and secret not in line and "********" in line
+    assert "no schema 'nope'" in fails("--warehouse", wh.url, "--raw-schema", "nope", *common)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "something else"}')
+    assert "is not reconciliation evidence" in fails("--warehouse", wh.url, "--evidence", str(broken))
+    assert wh.all_keys(deleted=True) == nothing() and wh.all_keys() == before and evidence.exists()
+
+
+def test_the_tap_and_the_apply_step_share_one_evidence_file_in_meltano_yml():
+    project = yaml.safe_load((REPO_ROOT / "meltano.yml").read_text())
+    extractors = {p["name"]: p for p in project["plugins"]["extractors"]}
+    utilities = {p["name"]: p for p in project["plugins"]["utilities"]}
+    written = extractors["tap-hotjar--reconcile"]["config"]["reconcile_evidence_path"]
+    read = next(s["value"] for s in utilities["hotjar-reconcile"]["settings"] if s["name"] == "evidence")
+    assert written == read
+    jobs = {j["name"]: j["tasks"] for j in project["jobs"]}
+    for kind in ("postgres", "duckdb"):
+        assert jobs[f"hotjar-reconcile-{kind}"] == [
+            f"tap-hotjar--reconcile target-{kind} hotjar-reconcile:{kind} dbt-{kind}:build"
+        ]
+    assert any(s["job"] == "hotjar-reconcile-postgres" for s in project["schedules"])

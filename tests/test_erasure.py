@@ -189,26 +189,23 @@ def test_erasure_removes_the_subjects_from_every_table_and_nothing_else(
     assert again.returncode == 0, again.stderr
     assert len(sim.user_lookups) == 2
     assert "erased 0 response(s) and 0 answer(s) (and 0 model row(s)) of 2 subject(s)" in again.stdout
-    # The next dbt build finds nothing of them either (aggregates are corrected by it).
-    wh.build_models()
-    assert not any(rid in " ".join(map(str, row)) for _, _, row in wh.every_row() for rid in erased_ids)
 
 
 # ------------------------------------------------------------------ access and preview
 
 
 def test_dry_run_counts_and_an_access_request_reports_without_changing_anything(
-    wh: Warehouse, people: HotjarSimulator, dbt_utilities: None, tmp_path: Path
+    wh: Warehouse, people: HotjarSimulator, tmp_path: Path
 ):
     sim = people
     s = choose_subjects(sim)
-    _loaded(wh, sim)
+    _loaded(wh, sim, models=False)
     before = _row_counts(wh)
     by_email = responses_of(sim, email=s.email)
     by_user = responses_of(sim, site_user=(s.site, s.user))
     requests = str(_subjects_file(tmp_path, s))
 
-    dry = _lookup(sim, tmp_path, wh, "--file", requests, "--delete", "--dry-run")
+    dry = _lookup(sim, tmp_path, wh, "--file", requests, "--delete", "--dry-run", models=False)
     assert dry.returncode == 0, dry.stderr
     assert (
         f"requests.csv line 2: would erase {len(by_email)} response(s) and {sum(by_email.values())} answer(s)"
@@ -221,7 +218,7 @@ def test_dry_run_counts_and_an_access_request_reports_without_changing_anything(
     assert sim.user_lookups == [] and _row_counts(wh) == before
 
     reports = tmp_path / "reports"
-    access = _lookup(sim, tmp_path, wh, "--file", requests, "--report-dir", str(reports))
+    access = _lookup(sim, tmp_path, wh, "--file", requests, "--report-dir", str(reports), models=False)
     assert access.returncode == 0, access.stderr
     assert [b["body"]["delete_all_hits"] for b in sim.user_lookups] == [False, False]
     assert _row_counts(wh) == before

@@ -3,7 +3,7 @@
 Against real PostgreSQL and DuckDB. Whatever is killed, no row Hotjar still has is ever
 marked deleted, and a complete run afterwards reconciles everything:
 
-- the tap, at requests spread over the run (the token, a survey list, pages): it writes
+- the tap, at requests spread over the run (a survey list, a page midway, the last): it writes
   no evidence, and the evidence of an earlier run that was never applied is gone too
   (a run removes it when it starts), so the apply step has nothing to act on;
 - the loader, after part of the tap's output: the tap finishes and writes its evidence,
@@ -41,9 +41,8 @@ def test_a_killed_tap_leaves_no_evidence_and_nothing_changes(wh: Warehouse, rsim
     sim.arm()  # requests numbered from here
     assert wh.load(reconcile_config(sim, evidence)).ok and evidence.exists()
     requests = sim.request_number
-    # ...then runs killed at the token, the first survey list, a first page of responses,
-    # midway, and at the last request.
-    for kill_at in sorted({1, 2, 4, requests // 2, requests}):
+    # ...then runs killed at the first survey list, midway, and at the last request.
+    for kill_at in sorted({2, requests // 2, requests}):
         pid: dict[str, int] = {}
 
         def kill(fsim: FaultSimulator, route: str, args: tuple, pid: dict[str, int] = pid) -> None:
@@ -109,7 +108,7 @@ def test_the_apply_step_killed_at_any_moment_changes_all_or_nothing(
     applied_path = evidence.with_name("evidence.json.applied")
     assert wh.load(reconcile_config(sim, evidence)).ok
     saved = evidence.read_bytes()
-    for delay in (0.1, 0.3, 0.5, 0.7, 0.9, 1.2):
+    for delay in (0.2, 0.45, 0.7, 1.0):
         evidence.write_bytes(saved)
         applied_path.unlink(missing_ok=True)
         proc = subprocess.Popen(_reconcile_args(wh, evidence), stdout=subprocess.PIPE, stderr=subprocess.PIPE)

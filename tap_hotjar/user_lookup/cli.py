@@ -38,7 +38,7 @@ from tap_hotjar.user_lookup.subjects import (
 from tap_hotjar.user_lookup.warehouse import WarehouseHalf
 from tap_hotjar.warehouse.connection import WarehouseError
 from tap_hotjar.warehouse.data_subjects import IDENTITY_ATTRIBUTE
-from tap_hotjar.warehouse.tables import MODELS_SCHEMA, RAW_SCHEMA, Layout
+from tap_hotjar.warehouse.tables import add_layout_options, layout_from
 
 if t.TYPE_CHECKING:
     from tap_hotjar.user_lookup.client import UserLookupClient
@@ -308,15 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
             "(a password may also come from PGPASSWORD)"
         ),
     )
-    warehouse.add_argument(
-        "--raw-schema", default=RAW_SCHEMA, metavar="SCHEMA", help=f"schema of the raw tables (default {RAW_SCHEMA})"
-    )
-    warehouse.add_argument(
-        "--models-schema",
-        action="append",
-        metavar="SCHEMA",
-        help=f"schema of the dbt models; repeat for several (default {MODELS_SCHEMA}); 'none' for none",
-    )
+    add_layout_options(warehouse)
     warehouse.add_argument(
         "--identity-attribute",
         default=os.environ.get("HOTJAR_IDENTITY_ATTRIBUTE") or IDENTITY_ATTRIBUTE,
@@ -509,8 +501,7 @@ def _open_warehouse(args: argparse.Namespace) -> WarehouseHalf | None:
         raise NothingSentError(
             "--warehouse without --delete reports each subject's rows from the warehouse: give --report-dir DIR"
         )
-    names = [n.strip() for given in args.models_schema or [MODELS_SCHEMA] for n in given.split(",") if n.strip()]
-    layout = Layout(raw_schema=args.raw_schema, models_schemas=() if names == ["none"] else tuple(names))
+    layout = layout_from(args)
     try:
         return WarehouseHalf(
             args.warehouse,

@@ -13,7 +13,7 @@ import typing as t
 from tap_hotjar.warehouse.connection import POSTGRES, WarehouseError
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from tap_hotjar.warehouse.connection import Connection
 
@@ -56,6 +56,30 @@ class Layout:
 
     raw_schema: str = RAW_SCHEMA
     models_schemas: tuple[str, ...] = (MODELS_SCHEMA,)
+
+    @classmethod
+    def from_options(cls, raw_schema: str, models_schema: Sequence[str]) -> Layout:
+        """From the commands' --raw-schema and (repeated, comma-separated) --models-schema; `none`: no models."""
+        names = [name.strip() for given in models_schema for name in given.split(",") if name.strip()]
+        return cls(raw_schema, () if [n.lower() for n in names] == ["none"] else tuple(names))
+
+
+def add_layout_options(group: t.Any, *, raw_default: str = RAW_SCHEMA, models_default: str = MODELS_SCHEMA) -> None:
+    """--raw-schema and --models-schema, the same in every command that opens a warehouse."""
+    group.add_argument(
+        "--raw-schema", default=raw_default, metavar="SCHEMA", help=f"schema of the raw tables (default {raw_default})"
+    )
+    group.add_argument(
+        "--models-schema",
+        action="append",
+        metavar="SCHEMA",
+        help=f"schema of the dbt models, several comma-separated or repeated (default {models_default}); 'none': none",
+    )
+
+
+def layout_from(args: t.Any, *, models_default: str = MODELS_SCHEMA) -> Layout:
+    """The Layout that add_layout_options' options describe."""
+    return Layout.from_options(args.raw_schema, args.models_schema or [models_default])
 
 
 class Catalog:

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The whole pipeline in one command, no credentials and no database server:
 #
-#   Hotjar API simulator -> meltano run tap-hotjar target-duckdb dbt-duckdb:build
+#   Hotjar API simulator -> meltano run tap-hotjar target-duckdb dbt-duckdb:build hotjar-report:duckdb
 #                        -> output/warehouse.duckdb (raw tables + dbt models)
+#                        -> output/report.html (NPS, CSAT and responses per week)
 #
 # First run: installs Meltano and the plugins (once), starts the simulator,
-# extracts everything, builds and tests the dbt models (transform/), prints rows
-# per table and NPS per survey from the hotjar__nps model, stops the simulator.
+# extracts everything, builds and tests the dbt models (transform/), writes the
+# report of the models (output/report.html: charts and tables, opens offline),
+# prints rows per table and NPS per survey from the hotjar__nps model, stops the
+# simulator.
 # Every later run is incremental: the simulator first receives new responses,
 # and Meltano's state (one bookmark per survey) makes the tap fetch only what is
 # new; the models are rebuilt from the tables.
@@ -42,6 +45,7 @@ done
 OUT="$ROOT/output"
 LOADER="target-$TARGET"
 DBT="dbt-$TARGET"
+REPORT="hotjar-report:$TARGET"
 STATE_ID="dev:tap-hotjar-to-$LOADER"
 RUNS_FILE="$OUT/.demo-runs-$TARGET"
 NEW_PER_SURVEY="${DEMO_NEW_RESPONSES:-5}"
@@ -64,9 +68,10 @@ case "$TARGET" in
 esac
 if [ ! -x "$ROOT/.meltano/extractors/tap-hotjar/venv/bin/tap-hotjar" ] ||
     [ ! -x "$LOADER_VENV/bin/$LOADER" ] ||
-    [ ! -x "$ROOT/.meltano/utilities/$DBT/venv/bin/dbt_invoker" ]; then
-    say "Installing plugins tap-hotjar (this checkout), $LOADER and $DBT (once)..."
-    if ! meltano install tap-hotjar "$LOADER" "$DBT" >"$OUT/meltano-install.log" 2>&1; then
+    [ ! -x "$ROOT/.meltano/utilities/$DBT/venv/bin/dbt_invoker" ] ||
+    [ ! -x "$ROOT/.meltano/utilities/hotjar-report/venv/bin/hotjar-report" ]; then
+    say "Installing plugins tap-hotjar (this checkout), $LOADER, $DBT and hotjar-report (once)..."
+    if ! meltano install tap-hotjar "$LOADER" "$DBT" hotjar-report >"$OUT/meltano-install.log" 2>&1; then
         tail -n 30 "$OUT/meltano-install.log" >&2
         say "error: meltano install failed (log: output/meltano-install.log)" >&2
         exit 1
@@ -94,6 +99,14 @@ for key, value in pairs.items():
         print(f"export DBT_POSTGRES_{key}={shlex.quote(str(value))}")
 if "TARGET_POSTGRES_PASSWORD" in os.environ and "DBT_POSTGRES_PASSWORD" not in os.environ:
     print('export DBT_POSTGRES_PASSWORD="$TARGET_POSTGRES_PASSWORD"')
+# The report too (its password through libpq's PGPASSWORD: never in the URL it prints).
+if "HOTJAR_REPORT_POSTGRES_URL" not in os.environ and c.get("host") and c.get("database"):
+    from urllib.parse import quote
+    url = "postgresql://%s@%s:%s/%s" % (quote(str(c.get("user") or ""), safe=""), c["host"],
+                                       c.get("port") or 5432, quote(str(c["database"]), safe=""))
+    print(f"export HOTJAR_REPORT_POSTGRES_URL={shlex.quote(url)}")
+if "TARGET_POSTGRES_PASSWORD" in os.environ and "PGPASSWORD" not in os.environ:
+    print('export PGPASSWORD="$TARGET_POSTGRES_PASSWORD"')
 EOF
 )"
     report() { "$LOADER_VENV/bin/python" scripts/_demo_report.py postgres "$WHERE" "$@"; }
@@ -102,6 +115,7 @@ fi
 DEMO_MODELS_SCHEMA=$(meltano config print "$DBT" 2>/dev/null |
     "$PY" -c 'import json, sys; print(json.load(sys.stdin).get("schema") or "")')
 export DEMO_MODELS_SCHEMA
+export HOTJAR_REPORT_SCHEMA="${HOTJAR_REPORT_SCHEMA:-$DEMO_MODELS_SCHEMA}"
 if [ "$TARGET" = postgres ] && [ "$RESET" = 1 ]; then report reset; fi
 if [ "$RESET" = 1 ]; then rm -f "$RUNS_FILE"; fi
 
@@ -180,9 +194,9 @@ else
     say "  The simulator has $NEW_RESPONSES new responses since the last run ($NEW_PER_SURVEY per survey with responses)."
 fi
 LOG="$OUT/demo-$TARGET-run-$RUN.log"
-say "  \$ meltano run tap-hotjar $LOADER $DBT:build    (log: ${LOG#"$ROOT"/})"
+say "  \$ meltano run tap-hotjar $LOADER $DBT:build $REPORT    (log: ${LOG#"$ROOT"/})"
 T1=$EPOCHREALTIME
-if ! meltano run tap-hotjar "$LOADER" "$DBT:build" >"$LOG" 2>&1; then
+if ! meltano run tap-hotjar "$LOADER" "$DBT:build" "$REPORT" >"$LOG" 2>&1; then
     tail -n 40 "$LOG" >&2
     say "error: the pipeline failed (log: ${LOG#"$ROOT"/})" >&2
     exit 1
@@ -231,6 +245,8 @@ EOF
 )
     say "Query it:  $HINT"
 fi
+REPORT_FILE=$(sed -n 's/.*hotjar-report: wrote \(.*\) ([0-9]* surveys.*/\1/p' "$LOG" | tail -n 1)
+say "Open the report (charts and tables of the models, works offline):  ${REPORT_FILE:-output/report.html}"
 RERUN="scripts/demo.sh"
 [ "$TARGET" = postgres ] && RERUN="scripts/demo.sh postgres"
 say "Run $RERUN again for an incremental run; $RERUN --reset to start over."

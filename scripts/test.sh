@@ -32,6 +32,16 @@ if [ ! -f "$stamp" ]; then
     rm -f "$VENV"/.installed-*
     touch "$stamp"
 fi
+# --- chromium, for the report's browser test (tests/test_report.py) ------------
+# Debian's package, installed when missing and this machine can (root with apt-get,
+# as on CI's fresh machines); Playwright drives it and downloads no browser.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "Installing chromium (Debian's package) for the report's browser test ..." >&2
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2; then
+        echo "warning: could not install chromium: tests/test_report.py skips (fails under CI=true)" >&2
+    fi
+fi
+# --- end of chromium --------------------------------------------------------------
 if [ -n "${SINGER_SDK_VERSION:-}" ]; then
     echo "singer-sdk $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("singer-sdk"))') in $VENV" >&2
 fi

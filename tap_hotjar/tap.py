@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import typing as t
 
 from singer_sdk import Tap
@@ -32,7 +33,9 @@ class TapHotjar(sdk_internals.ValidatedConfig, sdk_internals.TerminationWritesSt
     # singer-sdk's msgspec-based writer (the same Singer JSON lines, encoded faster),
     # counting bytes for the STATE pacing.
     message_writer_class = CountingWriter
-    config_jsonschema = settings.CONFIG_SCHEMA
+    # A copy: singer-sdk adds its built-in settings to the class's schema in place, and
+    # settings.CONFIG_SCHEMA (the tap's own settings, which the docs list) must stay as it is.
+    config_jsonschema = copy.deepcopy(settings.CONFIG_SCHEMA)
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self._run: Run | None = None

@@ -113,3 +113,42 @@ def shared_sim():
     """Read-only use only: one simulator for a whole test module."""
     with HotjarSimulator(seed=11, sites=2, surveys_per_site=3, responses_per_survey=(0, 160)) as sim:
         yield sim
+
+
+# Reconciliation and erasure: a simulator the test may change, and an empty warehouse of
+# each kind (tests/warehouses.py) with its loader installed by Meltano.
+
+
+@pytest.fixture
+def rsim():
+    from tests.test_reliability import FaultSimulator  # noqa: PLC0415 - a test module's class
+
+    s = FaultSimulator(seed=5, sites=2, surveys_per_site=4, responses_per_survey=(30, 60), rate_limit=None)
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def loaders(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """target-postgres and target-duckdb, installed by Meltano as meltano.yml pins them."""
+    from tests.e2e_helpers import ensure_meltano, install_plugins  # noqa: PLC0415
+
+    install_plugins(ensure_meltano(), ["target-postgres", "target-duckdb"], tmp_path_factory.mktemp("install"))
+
+
+@pytest.fixture(scope="session")
+def dbt_utilities(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The dbt-duckdb and dbt-postgres utilities, installed by Meltano as meltano.yml pins them."""
+    from tests.e2e_helpers import ensure_meltano, install_plugins  # noqa: PLC0415
+
+    install_plugins(ensure_meltano(), ["dbt-duckdb", "dbt-postgres"], tmp_path_factory.mktemp("install-dbt"))
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def wh(request: pytest.FixtureRequest, loaders: None, tmp_path: Path):
+    """An empty warehouse of each kind: a DuckDB file, or fresh PostgreSQL schemas (dropped after)."""
+    from tests.warehouses import warehouse  # noqa: PLC0415
+
+    with warehouse(request.param, tmp_path / request.param) as w:
+        yield w

@@ -126,6 +126,7 @@ def install_plugins(meltano: Path, plugins: list[str], workdir: Path) -> None:
         "target-duckdb": REPO_ROOT / ".meltano/loaders/target-duckdb/venv",
         "dbt-duckdb": REPO_ROOT / ".meltano/utilities/dbt-duckdb/venv",
         "dbt-postgres": REPO_ROOT / ".meltano/utilities/dbt-postgres/venv",
+        "hotjar-report": REPO_ROOT / ".meltano/utilities/hotjar-report/venv",
     }
     with install_lock():
         missing = [p for p in plugins if not (venv_dirs[p] / "bin").is_dir()]

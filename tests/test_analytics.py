@@ -46,6 +46,7 @@ from tests.e2e_helpers import (
     PG_USER,
     PIPELINE_TIMEOUT_S,
     REPO_ROOT,
+    TABLES,
     Pipeline,
     add_responses_everywhere,
     ensure_meltano,
@@ -53,6 +54,7 @@ from tests.e2e_helpers import (
     install_plugins,
     run_lock,
 )
+from tests.reconcile_helpers import Deletions, delete_in_hotjar, minus, truth
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -93,6 +95,17 @@ MART_SQL = {
         1,
         "select identified_user_id, hotjar_user_ids, first_response_time, last_response_time,"
         " responses, surveys_answered, attributes from {schema}.hotjar__respondents",
+    ),
+}
+# Keys of the raw rows marked deleted (every copy of an append-only load counts once).
+_MARKED_SQL = {
+    "surveys": "select distinct id from {schema}.surveys where _sdc_deleted_at is not null",
+    "survey_questions": (
+        "select distinct survey_id, id from {schema}.survey_questions where _sdc_deleted_at is not null"
+    ),
+    "survey_responses": "select distinct id from {schema}.survey_responses where _sdc_deleted_at is not null",
+    "survey_answers": (
+        "select distinct response_id, position from {schema}.survey_answers where _sdc_deleted_at is not null"
     ),
 }
 # Columns holding numbers that SQL divides or averages, or JSON.
@@ -147,6 +160,12 @@ class Scenario:
     runs: list[Run] = field(default_factory=list)
     new_responses: Marts | None = None  # the marts of the new responses alone
     new_response_count: int = 0
+    # The third run, the reconciliation job: what was deleted in Hotjar before it, and
+    # the keys it left marked deleted in the raw tables; the nightly state around it.
+    deletions: Deletions | None = None
+    marked: dict[str, set[tuple]] = field(default_factory=dict)
+    gone: dict[str, set[tuple]] = field(default_factory=dict)
+    nightly_state: tuple[dict, dict] | None = None
     # hotjar__respondents rebuilt with another identity attribute, and its truth.
     regrouped: tuple[dict, dict] | None = None
 
@@ -166,9 +185,14 @@ def _run_scenario(
     first_run: tuple[str, ...],
     second_run: tuple[str, ...],
     read: Callable[[], tuple[dict[str, list[tuple]], int, int]],
+    reconcile: tuple[str, Callable[[], dict[str, set[tuple]]], str],
     between: Callable[[], None] | None = None,
     empty_text_is_null: bool = False,
 ) -> Scenario:
+    """Three runs: full, incremental, and the reconciliation job after deletions in Hotjar.
+
+    `reconcile` is (the job, a reader of the raw tables' marked keys, the nightly state id).
+    """
     scenario = Scenario()
     sim = pipeline.sim
 
@@ -185,6 +209,21 @@ def _run_scenario(
     scenario.new_response_count = len(added)
     scenario.new_responses = compute_marts(sim, only={r["id"] for r in added}, empty_text_is_null=empty_text_is_null)
     run(*second_run)
+
+    job, read_marked, nightly_state_id = reconcile
+    nightly = pipeline.state(nightly_state_id)
+    before = truth(sim)
+    scenario.deletions = delete_in_hotjar(sim)
+    scenario.gone = minus(before, truth(sim))
+    # The run's evidence file, in the scenario's folder: the tap writes it, hotjar-reconcile reads it.
+    evidence = str(pipeline.workdir / "reconcile" / "evidence.json")
+    pipeline.extra_env |= {
+        "TAP_HOTJAR__RECONCILE_RECONCILE_EVIDENCE_PATH": evidence,
+        "HOTJAR_RECONCILE_EVIDENCE": evidence,
+    }
+    run(job)
+    scenario.marked = read_marked()
+    scenario.nightly_state = (nightly, pipeline.state(nightly_state_id))
     return scenario
 
 
@@ -235,7 +274,17 @@ def duckdb_scenario(meltano: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             extra_env=_dbt_paths(workdir),
         )
         blocks = ("tap-hotjar", "target-duckdb", "dbt-duckdb:build")
-        scenario = _run_scenario(pipeline, blocks, blocks, read, empty_text_is_null=True)
+        pipeline.target_env["HOTJAR_RECONCILE_DUCKDB_URL"] = f"duckdb://{db}"
+
+        def marked() -> dict[str, set[tuple]]:
+            con = duckdb.connect(str(db), read_only=True)
+            try:
+                return {t: set(con.execute(_MARKED_SQL[t].format(schema="hotjar")).fetchall()) for t in TABLES}
+            finally:
+                con.close()
+
+        reconcile = ("hotjar-reconcile-duckdb", marked, "dev:tap-hotjar-to-target-duckdb")
+        scenario = _run_scenario(pipeline, blocks, blocks, read, reconcile, empty_text_is_null=True)
 
         # The identity attribute is a setting: customer_type groups many responses
         # (and Hotjar users) per "user", which user_id in the simulator's data does not.
@@ -326,7 +375,17 @@ def postgres_scenario(
         "DBT_POSTGRES_DBNAME": PG_DATABASE,
         "DBT_POSTGRES_SOURCE_SCHEMA": raw,
         "DBT_POSTGRES_SCHEMA": models,
+        "HOTJAR_RECONCILE_POSTGRES_URL": f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DATABASE}",
+        "HOTJAR_RECONCILE_RAW_SCHEMA": raw,
+        "HOTJAR_RECONCILE_MODELS_SCHEMA": models,
     }
+    if PG_PASSWORD:
+        target_env["PGPASSWORD"] = PG_PASSWORD
+
+    def marked() -> dict[str, set[tuple]]:
+        with _pg_connect() as con:
+            return {t: set(con.execute(_MARKED_SQL[t].format(schema=f'"{raw}"')).fetchall()) for t in TABLES}  # type: ignore[arg-type]
+
     # No key properties: target-postgres then appends every record it receives.
     append_only: dict[str, dict] = {stream: {"__key_properties__": []} for stream in STREAMS}
     el = ("tap-hotjar", "target-postgres")
@@ -343,6 +402,7 @@ def postgres_scenario(
             ("--full-refresh", *el, *el, "dbt-postgres:build"),
             (*el, "dbt-postgres:build"),
             read,
+            ("hotjar-reconcile-postgres", marked, "dev:tap-hotjar-to-target-postgres"),
             between=timestamptz_recipe,
         )
 
@@ -385,6 +445,27 @@ def _count_difference(after: dict, before: dict, counted: Callable[[tuple], tupl
     return out
 
 
+def test_reconciliation_job_marks_what_hotjar_deleted_and_leaves_it_out_of_every_model(scenario: Scenario) -> None:
+    # The job loaded everything again, marked exactly what Hotjar no longer has in the
+    # raw tables, and rebuilt the models, which then equal the simulator's data (above:
+    # run 3); its dbt tests include assert_no_deleted_response_in_marts.
+    deletions = scenario.deletions
+    assert deletions is not None
+    assert scenario.marked == scenario.gone
+    assert (deletions.gone_survey,) in scenario.marked["surveys"] and deletions.question in scenario.marked[
+        "survey_questions"
+    ]
+    reconciled = scenario.runs[2].marts
+    gone_ids = {r for (r,) in scenario.gone["survey_responses"]}
+    assert gone_ids and not gone_ids & {k[0] for k in reconciled.answers}
+    assert not gone_ids & {k[0] for k in reconciled.response_attributes}
+    assert not {k[0] for k in reconciled.nps} & {deletions.gone_survey}
+    # The nightly pipeline's state is its own: the reconciliation left it as it was.
+    assert scenario.nightly_state is not None
+    before, after = scenario.nightly_state
+    assert before == after and before["singer_state"]["bookmarks"]["survey_responses"]["partitions"]
+
+
 def test_incremental_run_changes_the_marts_by_exactly_the_new_responses(scenario: Scenario) -> None:
     first, second = scenario.runs[0].marts, scenario.runs[1].marts
     new = scenario.new_responses
@@ -407,7 +488,7 @@ def test_incremental_run_changes_the_marts_by_exactly_the_new_responses(scenario
 def test_append_only_load_with_every_response_twice_gives_the_marts_of_one_load(
     postgres_scenario: Scenario,
 ) -> None:
-    doubled, incremental = postgres_scenario.runs
+    doubled, incremental = postgres_scenario.runs[:2]
     assert doubled.raw_responses == 2 * doubled.raw_distinct_responses
     assert doubled.marts == doubled.truth
     # More copies: the incremental run also re-sent each survey's bookmarked response.

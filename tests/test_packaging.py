@@ -8,10 +8,11 @@ import re
 import site
 import subprocess
 import sys
-import tomllib
 import venv
 import zipfile
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 STREAMS = {"surveys", "survey_questions", "survey_responses", "survey_answers"}
@@ -28,6 +29,7 @@ def test_wheel_ships_schemas_and_runs_outside_the_checkout(tmp_path, small_sim):
     archive = zipfile.ZipFile(wheel)
     names = archive.namelist()
     assert {f"tap_hotjar/schemas/{s}.json" for s in STREAMS} <= set(names)
+    assert "tap_hotjar/report/templates/report.html" in names  # hotjar-report's page
     # The licence travels with the package, and its metadata names it.
     info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
     assert f"{info}/licenses/LICENSE" in names

@@ -150,10 +150,10 @@ class SurveyResponsesStream(HotjarStream):
                 self.run.progress.tick()
                 rows = following
             if evidence is not None:
-                if self.run.malformed.skipped[self.name] == skipped_before:
-                    evidence.responses_complete = True
-                else:
+                if self.run.malformed.skipped[self.name] != skipped_before:
                     evidence.responses_incomplete("responses were skipped as malformed")
+                # Read to its end: complete, unless a page on the way said otherwise.
+                evidence.responses_complete = evidence.incomplete_because is None
         except NotFoundError:
             self.logger.warning(
                 "Survey %s of site %s answered 404 (deleted?); skipping it, its bookmark is left unchanged",

@@ -35,6 +35,10 @@ from tap_hotjar.user_lookup.subjects import (
     short,
     subject_from_flags,
 )
+from tap_hotjar.user_lookup.warehouse import WarehouseHalf
+from tap_hotjar.warehouse.connection import WarehouseError
+from tap_hotjar.warehouse.data_subjects import IDENTITY_ATTRIBUTE
+from tap_hotjar.warehouse.tables import add_layout_options, layout_from
 
 if t.TYPE_CHECKING:
     from tap_hotjar.user_lookup.client import UserLookupClient
@@ -50,6 +54,10 @@ class NothingSentError(Exception):
 
 class RunFailedError(Exception):
     """The run stopped on an error from Hotjar or the network (e.g. wrong credentials)."""
+
+
+class WarehouseHalfFailedError(Exception):
+    """The warehouse half of an accepted subject failed (its transaction rolled back): the batch stops."""
 
 
 # ---------------------------------------------------------------------- output
@@ -287,6 +295,34 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="JSON Lines result log; a rerun with the same log skips subjects already accepted",
     )
+    warehouse = parser.add_argument_group(
+        "the warehouse half (docs/data-subject-requests.md)",
+        "With --warehouse, each subject Hotjar accepts is also erased from the warehouse (with --delete) "
+        "or reported from it (without), in one transaction per subject.",
+    )
+    warehouse.add_argument(
+        "--warehouse",
+        metavar="URL",
+        help=(
+            "postgresql://user[:password]@host[:port]/dbname or duckdb:///absolute/path.duckdb "
+            "(a password may also come from PGPASSWORD)"
+        ),
+    )
+    add_layout_options(warehouse)
+    warehouse.add_argument(
+        "--identity-attribute",
+        default=os.environ.get("HOTJAR_IDENTITY_ATTRIBUTE") or IDENTITY_ATTRIBUTE,
+        metavar="NAME",
+        help=(
+            "the user attribute holding the user id a site sent (the dbt var hotjar_identity_attribute; "
+            f"default $HOTJAR_IDENTITY_ATTRIBUTE, else {IDENTITY_ATTRIBUTE})"
+        ),
+    )
+    warehouse.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help="without --delete: write each subject's responses found in the warehouse to DIR, one JSON file each",
+    )
     parser.add_argument("--version", action=_VersionAction)
     return parser
 
@@ -421,25 +457,61 @@ def _announce(console: Console, count: int, config: LookupConfig, *, delete: boo
         )
 
 
+@dataclasses.dataclass
+class Plan:
+    pending: list[Subject]  # to send
+    accepted_before: list[Subject]  # accepted in an earlier run (by the log), each once
+    skipped: int  # logged as accepted, or repeated
+
+
 def _pending(
     console: Console,
     subjects: list[Subject],
     done: set[str],
-) -> tuple[list[Subject], int]:
-    """Subjects still to send, and how many were skipped (logged as accepted, or repeated)."""
+) -> Plan:
+    """Subjects still to send; subjects Hotjar accepted before (by the log), each once; and
+    how many were skipped (logged as accepted, or repeated)."""
     pending: list[Subject] = []
+    accepted_before: list[Subject] = []
     seen: dict[str, Subject] = {}
     skipped = 0
     for subject in subjects:
-        if subject.key in done:
-            skipped += 1
-        elif subject.key in seen:
+        if subject.key in seen:
             skipped += 1
             console.out(f"skipped   {subject.source}: same subject as {seen[subject.key].source}")
+            continue
+        seen[subject.key] = subject
+        if subject.key in done:
+            skipped += 1
+            accepted_before.append(subject)
         else:
-            seen[subject.key] = subject
             pending.append(subject)
-    return pending, skipped
+    return Plan(pending, accepted_before, skipped)
+
+
+def _open_warehouse(args: argparse.Namespace) -> WarehouseHalf | None:
+    """The warehouse half, checked before anything is sent (or None without --warehouse)."""
+    if args.report_dir and not args.warehouse:
+        raise NothingSentError("--report-dir writes what --warehouse holds about each subject: give --warehouse")
+    if not args.warehouse:
+        return None
+    if args.delete and args.report_dir:
+        raise NothingSentError("--report-dir is for access requests: with --delete the subjects' rows are erased")
+    if not args.delete and not args.report_dir and not args.dry_run:
+        raise NothingSentError(
+            "--warehouse without --delete reports each subject's rows from the warehouse: give --report-dir DIR"
+        )
+    layout = layout_from(args)
+    try:
+        return WarehouseHalf(
+            args.warehouse,
+            layout,
+            identity_attribute=args.identity_attribute,
+            erase=args.delete,
+            report_dir=args.report_dir,
+        )
+    except WarehouseError as exc:
+        raise NothingSentError(f"{exc}; nothing was sent") from None
 
 
 def run(argv: list[str] | None, console: Console) -> int:
@@ -457,97 +529,178 @@ def run(argv: list[str] | None, console: Console) -> int:
         if already:
             plural = "s" if already != 1 else ""
             console.out(f"Skipping {already} subject{plural} already accepted (result log {log.path}).")
-    pending, skipped = _pending(console, subjects, done)
-
-    # singer-sdk (through the tap's authenticator) loads only for a valid run.
-    from tap_hotjar.user_lookup.client import HotjarError, UserLookupClient  # noqa: PLC0415
-
-    client = UserLookupClient(
-        api_url=config.api_url,
-        organization_id=config.organization_id,
-        client_id=config.client_id,
-        client_secret=config.client_secret,
-        notify=lambda text: console.err(f"{PROG}: warning: {text}"),
-    )
-    if not pending:
-        console.out(f"Summary: 0 accepted, 0 refused, {skipped} skipped. Nothing to send.")
-        return EXIT_OK
-    if args.dry_run:
-        _print_dry_run(console, client, pending, delete=args.delete)
-        console.out(f"Dry run: {len(pending)} would be sent, {skipped} skipped; nothing was sent.")
-        return EXIT_OK
-    if args.delete and not args.yes:
-        _confirm_deletion(pending, config)
-    if log:
-        log.open()
+    plan = _pending(console, subjects, done)
+    # The warehouse is opened and its tables checked before anything is sent.
+    warehouse = _open_warehouse(args)
     try:
-        try:
-            client.ensure_token()
-        except HotjarError as exc:
-            raise RunFailedError(str(exc)) from None
-        return _send_all(console, client, pending, log, config, delete=args.delete, skipped=skipped)
+        return Batch(args, console, config, log, warehouse).run(plan)
     finally:
-        if log:
-            log.close()
+        if warehouse is not None:
+            warehouse.close()
 
 
-def _send_all(
-    console: Console,
-    client: UserLookupClient,
-    subjects: list[Subject],
-    log: ResultLog | None,
-    config: LookupConfig,
-    *,
-    delete: bool,
-    skipped: int,
-) -> int:
-    from tap_hotjar.user_lookup.client import HotjarError  # noqa: PLC0415 - loaded by now
+class Batch:
+    """One run's requests to Hotjar and, for each subject Hotjar accepts, the warehouse half."""
 
-    _announce(console, len(subjects), config, delete=delete)
-    done: collections.Counter[str] = collections.Counter()
-    stopped: str | None = None
-    try:
-        for subject in subjects:
-            try:
-                outcome = client.send(subject, delete=delete)
-            except HotjarError as exc:
-                stopped = str(exc)
-                break
-            done[outcome.status] += 1
-            what = "deletion" if delete else "lookup"
-            console.out(f"{outcome.status:<8}  {what}  {subject.source}: {subject.describe()}  ({outcome.reason})")
-            if log:
-                log.write(
-                    {
-                        "time": _now(),
-                        "key": subject.key,
-                        "reference": subject.reference,
-                        "source": subject.source,
-                        "organization_id": config.organization_id,
-                        "delete": delete,
-                        "status": outcome.status,
-                        "http_status": outcome.http_status,
-                        "reason": console.redact(outcome.reason),
-                    }
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        console: Console,
+        config: LookupConfig,
+        log: ResultLog | None,
+        warehouse: WarehouseHalf | None,
+    ) -> None:
+        # singer-sdk (through the tap's authenticator) loads only for a valid run.
+        from tap_hotjar.user_lookup.client import UserLookupClient  # noqa: PLC0415
+
+        self.args, self.console, self.config, self.log, self.warehouse = args, console, config, log, warehouse
+        self.delete: bool = args.delete
+        self.client = UserLookupClient(
+            api_url=config.api_url,
+            organization_id=config.organization_id,
+            client_id=config.client_id,
+            client_secret=config.client_secret,
+            notify=lambda text: console.err(f"{PROG}: warning: {text}"),
+        )
+        self.outcomes: collections.Counter[str] = collections.Counter()
+        self.totals: collections.Counter[str] = collections.Counter()
+
+    def run(self, plan: Plan) -> int:
+        from tap_hotjar.user_lookup.client import HotjarError  # noqa: PLC0415 - loaded by now
+
+        pending, skipped = plan.pending, plan.skipped
+        # With a warehouse, subjects Hotjar accepted in an earlier run get their warehouse
+        # half again (it finds nothing the second time, or what was loaded since).
+        again = plan.accepted_before if self.warehouse is not None else []
+        if not pending and not again:
+            self.console.out(f"Summary: 0 accepted, 0 refused, {skipped} skipped. Nothing to send.")
+            return EXIT_OK
+        if self.args.dry_run:
+            self._dry_run(pending, again, skipped)
+            return EXIT_OK
+        if self.delete and not self.args.yes and pending:
+            _confirm_deletion(pending, self.config)
+        if self.log:
+            self.log.open()
+        try:
+            if pending:
+                try:
+                    self.client.ensure_token()
+                except HotjarError as exc:
+                    raise RunFailedError(str(exc)) from None
+            stopped = self._send_all(pending, again)
+        finally:
+            if self.log:
+                self.log.close()
+        return self._summary(len(pending), skipped, stopped)
+
+    def _dry_run(self, pending: list[Subject], again: list[Subject], skipped: int) -> None:
+        if pending:
+            _print_dry_run(self.console, self.client, pending, delete=self.delete)
+        self.console.out(f"Dry run: {len(pending)} would be sent, {skipped} skipped; nothing was sent.")
+        if self.warehouse is not None:
+            for subject in [*pending, *again]:
+                handled = self.warehouse.preview(subject)
+                self.console.out(f"warehouse {subject.source}: {handled.describe()} ({self.warehouse.display})")
+            self.console.out("Dry run: nothing in the warehouse was changed.")
+
+    def _entry(self, subject: Subject, status: str, http_status: int | None, reason: str) -> dict[str, t.Any]:
+        return {
+            "time": _now(),
+            "key": subject.key,
+            "reference": subject.reference,
+            "source": subject.source,
+            "organization_id": self.config.organization_id,
+            "delete": self.delete,
+            "status": status,
+            "http_status": http_status,
+            "reason": self.console.redact(reason),
+        }
+
+    def _send_all(self, subjects: list[Subject], again: list[Subject]) -> str | None:
+        """Send each subject; return why the batch stopped early, or None."""
+        from tap_hotjar.user_lookup.client import HotjarError  # noqa: PLC0415 - loaded by now
+
+        if subjects:
+            _announce(self.console, len(subjects), self.config, delete=self.delete)
+        try:
+            for subject in subjects:
+                try:
+                    outcome = self.client.send(subject, delete=self.delete)
+                except HotjarError as exc:
+                    return str(exc)
+                self.outcomes[outcome.status] += 1
+                what = "deletion" if self.delete else "lookup"
+                self.console.out(
+                    f"{outcome.status:<8}  {what}  {subject.source}: {subject.describe()}  ({outcome.reason})"
                 )
-            if outcome.stop:
-                stopped = f"stopped after {subject.source}: {outcome.reason}"
-                break
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-    accepted, refused, failed = done["accepted"], done["refused"], done["failed"]
-    not_sent = len(subjects) - accepted - refused - failed
-    # "failed": Hotjar never answered usably (it may even have processed the request).
-    summary = f"Summary: {accepted} accepted, {refused} refused" + (f", {failed} failed" if failed else "")
-    console.out(summary + f", {skipped} skipped" + (f", {not_sent} not sent." if not_sent else "."))
-    if stopped:
-        console.error(f"{stopped}; {not_sent} subject(s) not sent (rerun with the same --log to resume)")
-        return EXIT_INTERRUPTED if stopped == "interrupted" else EXIT_FAILED
-    if refused:
-        total = accepted + refused
-        console.error(f"Hotjar refused {refused} of {total} request(s); see the lines marked 'refused'")
-        return EXIT_FAILED
-    return EXIT_OK
+                logged = self._entry(subject, outcome.status, outcome.http_status, outcome.reason)
+                if outcome.status == "accepted":
+                    self._warehouse_half(subject, logged)  # refused or failed: the warehouse is not touched
+                self._write(logged)
+                if outcome.stop:
+                    return f"stopped after {subject.source}: {outcome.reason}"
+            for subject in again:
+                self.console.out(f"skipped   {subject.source}: accepted by Hotjar earlier (result log); not sent again")
+                logged = self._entry(subject, "skipped", None, "accepted earlier (result log); not sent again")
+                self._warehouse_half(subject, logged)
+                self._write(logged)
+        except WarehouseHalfFailedError as exc:
+            return str(exc)
+        except KeyboardInterrupt:
+            return "interrupted"
+        return None
+
+    def _write(self, logged: dict[str, t.Any]) -> None:
+        if self.log:
+            self.log.write(logged)
+
+    def _warehouse_half(self, subject: Subject, logged: dict[str, t.Any]) -> None:
+        """Erase or report a subject Hotjar accepted, in one transaction; its numbers go into the log line."""
+        if self.warehouse is None:
+            return
+        try:
+            handled = self.warehouse.handle(subject)
+        except Exception as exc:  # noqa: BLE001 - a driver's own error too: one line, the log kept whole
+            self._failed(subject, logged, exc)
+        logged["warehouse"] = handled.log_entry()
+        for name in ("responses", "answers", "model_rows"):
+            self.totals[name] += getattr(handled, name)
+        self.totals["subjects"] += 1
+        self.console.out(f"          warehouse  {subject.source}: {handled.describe()}")
+
+    def _failed(self, subject: Subject, logged: dict[str, t.Any], exc: BaseException) -> t.NoReturn:
+        logged["warehouse"] = {"action": "failed"}
+        self._write(logged)
+        msg = (
+            f"the warehouse half failed for {subject.source} ({type(exc).__name__}: {exc}); nothing of it "
+            "changed there. Hotjar accepted it: rerun with the same --log to finish it (Hotjar is not asked again)"
+        )
+        raise WarehouseHalfFailedError(msg) from None
+
+    def _summary(self, sent: int, skipped: int, stopped: str | None) -> int:
+        accepted, refused, failed = self.outcomes["accepted"], self.outcomes["refused"], self.outcomes["failed"]
+        not_sent = sent - accepted - refused - failed
+        # "failed": Hotjar never answered usably (it may even have processed the request).
+        summary = f"Summary: {accepted} accepted, {refused} refused" + (f", {failed} failed" if failed else "")
+        self.console.out(summary + f", {skipped} skipped" + (f", {not_sent} not sent." if not_sent else "."))
+        if self.warehouse is not None:
+            totals = self.totals
+            verb = "erased" if self.delete else "reported"
+            extra = f" (and {totals['model_rows']} model row(s))" if self.delete else ""
+            self.console.out(
+                f"Warehouse {self.warehouse.display}: {verb} {totals['responses']} response(s) and "
+                f"{totals['answers']} answer(s){extra} of {totals['subjects']} subject(s)."
+            )
+        if stopped:
+            self.console.error(f"{stopped}; {not_sent} subject(s) not sent (rerun with the same --log to resume)")
+            return EXIT_INTERRUPTED if stopped == "interrupted" else EXIT_FAILED
+        if refused:
+            self.console.error(
+                f"Hotjar refused {refused} of {accepted + refused} request(s); see the lines marked 'refused'"
+            )
+            return EXIT_FAILED
+        return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,12 +22,13 @@ from tap_hotjar.errors import EXIT_FAILED, EXIT_OK, HotjarError, redact
 from tap_hotjar.reconciliation import read_evidence
 from tap_hotjar.warehouse.connection import URL_FORMS, connect
 from tap_hotjar.warehouse.reconcile import Reconciliation
-from tap_hotjar.warehouse.tables import MODELS_SCHEMA, RAW_SCHEMA, Layout
+from tap_hotjar.warehouse.tables import MODELS_SCHEMA, RAW_SCHEMA, add_layout_options, layout_from
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
 
     from tap_hotjar.warehouse.reconcile import Outcome
+    from tap_hotjar.warehouse.tables import Layout
 
 PROG = "hotjar-reconcile"
 ENV_PREFIX = "HOTJAR_RECONCILE_"
@@ -38,6 +39,11 @@ APPLIED_SUFFIX = ".applied"
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(ENV_PREFIX + name, "").strip()
     return value or default
+
+
+def _models_default() -> str:
+    # From the environment, as Meltano exports the utility's settings.
+    return _env("MODELS_SCHEMA", MODELS_SCHEMA) or MODELS_SCHEMA
 
 
 def _truthy(value: str | None) -> bool:
@@ -54,14 +60,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--warehouse", default=_env("WAREHOUSE"), help=f"{URL_FORMS} (or ${ENV_PREFIX}WAREHOUSE)")
     p.add_argument("--evidence", default=_env("EVIDENCE"), help=f"the run's evidence file (or ${ENV_PREFIX}EVIDENCE)")
-    p.add_argument(
-        "--raw-schema", default=_env("RAW_SCHEMA", RAW_SCHEMA), help=f"schema of the raw tables (default {RAW_SCHEMA})"
-    )
-    p.add_argument(
-        "--models-schema",
-        action="append",
-        help=f"schema of the dbt models; repeat for several (default {MODELS_SCHEMA}); 'none' for none",
-    )
+    add_layout_options(p, raw_default=_env("RAW_SCHEMA", RAW_SCHEMA) or RAW_SCHEMA, models_default=_models_default())
     p.add_argument(
         "--hard-delete",
         action="store_true",
@@ -70,12 +69,6 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dry-run", action="store_true", help="say what would be removed; change nothing")
     return p
-
-
-def _models_schemas(given: list[str] | None) -> tuple[str, ...]:
-    names = given or (_env("MODELS_SCHEMA", MODELS_SCHEMA) or "").split(",")
-    names = [n.strip() for n in names if n.strip()]
-    return () if [n.lower() for n in names] == ["none"] else tuple(names)
 
 
 def _say(text: str = "") -> None:
@@ -105,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     evidence_path = Path(args.evidence)
     applied_path = evidence_path.with_name(evidence_path.name + APPLIED_SUFFIX)
-    layout = Layout(raw_schema=args.raw_schema, models_schemas=_models_schemas(args.models_schema))
+    layout = layout_from(args, models_default=_models_default())
     try:
         if not evidence_path.exists() and applied_path.exists():
             _say(f"Nothing to apply: the evidence at {evidence_path} was applied already ({applied_path.name}).")

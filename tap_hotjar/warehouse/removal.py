@@ -120,9 +120,19 @@ def change_raw(
 
 
 def remove_responses(
-    catalog: Catalog, responses: ResponseSet, *, erase: bool, now: datetime.datetime, models: bool = True
+    catalog: Catalog,
+    responses: ResponseSet,
+    *,
+    erase: bool,
+    now: datetime.datetime,
+    models: bool = True,
+    identities: Sequence[str] = (),
 ) -> Removed:
-    """Remove the responses in `responses`, and their answers, from the raw tables and every model table."""
+    """Remove the responses in `responses`, and their answers, from the raw tables and every model table.
+
+    `identities`: user ids whose per-user model rows go too, beyond those the models'
+    own rows tie to the responses (an erasure knows its subject's ids).
+    """
     removed = Removed()
     conn = catalog.conn
     ids = f"select response_id from {responses.sql}"
@@ -136,20 +146,21 @@ def remove_responses(
         return removed
     tables = catalog.models()
     # The users these responses were identified as, before the rows that say so go.
-    identities = TempTable(conn, {"identified_user_id": "text"}, prefix="hotjar_identities")
+    users = TempTable(conn, {"identified_user_id": "text"}, prefix="hotjar_identities")
+    users.fill([(i,) for i in identities])
     for table in tables:
         if table.has("response_id", "identified_user_id"):
             conn.execute(
-                f"insert into {identities.sql} select distinct cast(identified_user_id as text) from {table.sql}"
+                f"insert into {users.sql} select distinct cast(identified_user_id as text) from {table.sql}"
                 f" where cast(response_id as text) in ({ids}) and identified_user_id is not null"
             )
     for table in tables:
         if table.has("response_id"):
             where = f"cast(response_id as text) in ({ids})"
         elif table.has("identified_user_id"):
-            where = f"cast(identified_user_id as text) in (select identified_user_id from {identities.sql})"
+            where = f"cast(identified_user_id as text) in (select identified_user_id from {users.sql})"
         else:
             continue
         removed.models[f"{table.schema}.{table.name}"] = conn.change(f"delete from {table.sql} where {where}")
-    identities.drop()
+    users.drop()
     return removed

@@ -13,7 +13,7 @@ import typing as t
 from tap_hotjar.warehouse.connection import POSTGRES, WarehouseError
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from tap_hotjar.warehouse.connection import Connection
 
@@ -40,6 +40,7 @@ class Table:
     schema: str
     name: str
     columns: frozenset[str]  # lower-case
+    types: dict[str, str] = dataclasses.field(default_factory=dict, compare=False)  # column -> lower-case type
 
     @property
     def sql(self) -> str:
@@ -56,6 +57,30 @@ class Layout:
     raw_schema: str = RAW_SCHEMA
     models_schemas: tuple[str, ...] = (MODELS_SCHEMA,)
 
+    @classmethod
+    def from_options(cls, raw_schema: str, models_schema: Sequence[str]) -> Layout:
+        """From the commands' --raw-schema and (repeated, comma-separated) --models-schema; `none`: no models."""
+        names = [name.strip() for given in models_schema for name in given.split(",") if name.strip()]
+        return cls(raw_schema, () if [n.lower() for n in names] == ["none"] else tuple(names))
+
+
+def add_layout_options(group: t.Any, *, raw_default: str = RAW_SCHEMA, models_default: str = MODELS_SCHEMA) -> None:
+    """--raw-schema and --models-schema, the same in every command that opens a warehouse."""
+    group.add_argument(
+        "--raw-schema", default=raw_default, metavar="SCHEMA", help=f"schema of the raw tables (default {raw_default})"
+    )
+    group.add_argument(
+        "--models-schema",
+        action="append",
+        metavar="SCHEMA",
+        help=f"schema of the dbt models, several comma-separated or repeated (default {models_default}); 'none': none",
+    )
+
+
+def layout_from(args: t.Any, *, models_default: str = MODELS_SCHEMA) -> Layout:
+    """The Layout that add_layout_options' options describe."""
+    return Layout.from_options(args.raw_schema, args.models_schema or [models_default])
+
 
 class Catalog:
     """The base tables (not views) of the layout's schemas, with their columns."""
@@ -66,17 +91,17 @@ class Catalog:
         schemas = [layout.raw_schema, *layout.models_schemas]
         marks = ", ".join("?" for _ in schemas)
         rows = conn.rows(
-            "select c.table_schema, c.table_name, lower(c.column_name)"
+            "select c.table_schema, c.table_name, lower(c.column_name), lower(c.data_type)"
             " from information_schema.columns as c"
             " join information_schema.tables as t"
             "  on t.table_schema = c.table_schema and t.table_name = c.table_name"
             f" where c.table_schema in ({marks}) and t.table_type = 'BASE TABLE'",
             schemas,
         )
-        columns: dict[tuple[str, str], set[str]] = {}
-        for schema, table, column in rows:
-            columns.setdefault((schema, table), set()).add(column)
-        self._tables = {key: Table(key[0], key[1], frozenset(cols)) for key, cols in columns.items()}
+        columns: dict[tuple[str, str], dict[str, str]] = {}
+        for schema, table, column, data_type in rows:
+            columns.setdefault((schema, table), {})[column] = data_type
+        self._tables = {key: Table(key[0], key[1], frozenset(cols), cols) for key, cols in columns.items()}
         found = {schema for schema, _ in self._tables} | set(self._existing_schemas(schemas))
         missing = [s for s in schemas if s not in found]
         if missing:

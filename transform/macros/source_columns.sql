@@ -53,11 +53,16 @@
     {%- endif -%}
 {% endmacro %}
 
-{% macro latest_copy(relation, columns, key_columns) %}
+{% macro latest_copy(relation, columns, key_columns, deleted=false) %}
     {#-
         One row per primary key. Targets merge on the key, but an append-only load
         keeps every copy, and the tap may emit the response at a bookmark again on
         the next run. Of several copies the most recently extracted one wins.
+
+        A key whose winning copy is marked deleted (`_sdc_deleted_at`: by
+        hotjar-reconcile, by target-postgres's activate_version, or carried by a
+        record) is gone from Hotjar: left out here, or, with deleted=true, the only
+        rows returned (for the cascades and tests that need the deleted keys).
     -#}
     {%- set order_by = [] -%}
     {%- for name in ['_sdc_extracted_at', '_sdc_batched_at', '_sdc_sequence'] -%}
@@ -76,4 +81,24 @@
         from {{ relation }} as copies
     ) as ranked
     where hotjar_copy_rank = 1
+    {%- if '_sdc_deleted_at' in columns %}
+        and _sdc_deleted_at is {{ 'not null' if deleted else 'null' }}
+    {%- elif deleted %}
+        and false
+    {%- endif %}
+{% endmacro %}
+
+{% macro deleted_keys(source_table, key_column) %}
+    {#- The keys of a raw table that are gone from Hotjar (see latest_copy), as a subquery. -#}
+    {%- set relation = source('hotjar', source_table) -%}
+    select {{ key_column }} as deleted_key
+    from ({{ latest_copy(relation, source_columns(relation), [key_column], deleted=true) }}) as gone
+{% endmacro %}
+
+{% macro not_deleted(source_table, key_column, column) %}
+    {#- A condition: `column` does not name a key that is gone from `source_table`. -#}
+    not exists (
+        select 1 from ({{ deleted_keys(source_table, key_column) }}) as deleted
+        where deleted.deleted_key = {{ column }}
+    )
 {% endmacro %}

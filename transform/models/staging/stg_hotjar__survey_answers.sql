@@ -19,3 +19,6 @@ select
     {{ json_or_null(columns, 'tags') }} as tags,
     {{ utc_timestamp(columns, 'created_time') }} as created_time
 from answers
+{#- The answers of a response (or survey) gone from Hotjar are gone with it. #}
+where {{ not_deleted('survey_responses', 'id', 'answers.response_id') }}
+    and {{ not_deleted('surveys', 'id', 'answers.survey_id') }}

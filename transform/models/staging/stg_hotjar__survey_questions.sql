@@ -23,3 +23,5 @@ select
     {{ json_or_null(columns, 'choices') }} as choices,
     {{ column_or_null(columns, 'image_url', 'text') }} as image_url
 from questions
+{#- The questions of a survey gone from Hotjar are gone with it. #}
+where {{ not_deleted('surveys', 'id', 'questions.survey_id') }}

@@ -28,3 +28,5 @@ select
     {#- Absent when the tap-hotjar--private recipe dropped them: no attributes then. -#}
     {{ json_or_null(columns, 'user_attributes') }} as user_attributes
 from responses
+{#- The responses of a survey gone from Hotjar are gone with it. #}
+where {{ not_deleted('surveys', 'id', 'responses.survey_id') }}

@@ -14,11 +14,5 @@ select
     {{ column_or_null(columns, 'sentiment_analysis_enabled', 'boolean') }} as is_sentiment_analysis_enabled,
     {{ utc_timestamp(columns, 'created_time') }} as created_time,
     {{ utc_timestamp(columns, 'updated_time') }} as updated_time,
-    {{ column_or_null(columns, 'url', 'text') }} as url,
-    {#- target-postgres marks rows of an older table version (activate_version) as deleted. -#}
-    {% if '_sdc_deleted_at' in columns -%}
-    _sdc_deleted_at is not null
-    {%- else -%}
-    false
-    {%- endif %} as is_deleted
+    {{ column_or_null(columns, 'url', 'text') }} as url
 from surveys

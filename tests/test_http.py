@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import threading
 
 import pytest
 
 from hotjar_simulator import HotjarSimulator
 from tap_hotjar.http.pacing import LatencyMeter, PacedSession, Pacer
+from tap_hotjar.streams import read_ahead
 from tap_hotjar.tap import TapHotjar
 
 
@@ -50,9 +52,9 @@ def test_the_last_surveys_under_latency_are_read_at_once_beside_the_others():
         out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
         with contextlib.redirect_stdout(out):
             tap.sync_all()
-        read_ahead = tap.run.handoff.read_ahead
-        assert read_ahead.workers_wanted < 12  # what Little's law alone asks for
-        assert read_ahead.peak_workers == 12
+        # What Little's law alone asks for at 100 ms (the measured latency is a little more).
+        assert math.ceil(tap.run.connection.pacer.rate * 0.1 * read_ahead.CONCURRENCY_MARGIN) < 12
+        assert tap.run.handoff.read_ahead.peak_workers == 12
         out.seek(0)
         responses = [
             line

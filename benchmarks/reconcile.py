@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -122,7 +123,9 @@ def _apply(url: str, layout: Layout, evidence_path: Path) -> dict:
 
 
 def _psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", PG["host"], "-U", PG["user"], "-d", PG["database"], "-qc", sql], check=True)
+    # client_min_messages: a dropped schema's NOTICE (one line a table) is not a figure.
+    env = {**os.environ, "PGOPTIONS": "-c client_min_messages=warning"}
+    subprocess.run(["psql", "-h", PG["host"], "-U", PG["user"], "-d", PG["database"], "-qc", sql], check=True, env=env)
 
 
 def run_kind(kind: str, args: argparse.Namespace, workdir: Path) -> list[dict]:

@@ -52,7 +52,6 @@ from tests.e2e_helpers import (
     ensure_meltano,
     in_ci,
     install_plugins,
-    run_lock,
 )
 from tests.reconcile_helpers import Deletions, delete_in_hotjar, minus, truth
 
@@ -288,15 +287,14 @@ def duckdb_scenario(meltano: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
         # The identity attribute is a setting: customer_type groups many responses
         # (and Hotjar users) per "user", which user_id in the simulator's data does not.
-        with run_lock():
-            subprocess.run(
-                pipeline.meltano_cmd("invoke", "dbt-duckdb:run", "--select", "hotjar__respondents"),
-                cwd=REPO_ROOT,
-                env={**pipeline.env(), "DBT_DUCKDB_IDENTITY_ATTRIBUTE": REGROUP_ATTRIBUTE},
-                capture_output=True,
-                timeout=PIPELINE_TIMEOUT_S,
-                check=True,
-            )
+        subprocess.run(
+            pipeline.meltano_cmd("invoke", "dbt-duckdb:run", "--select", "hotjar__respondents"),
+            cwd=REPO_ROOT,
+            env={**pipeline.env(), "DBT_DUCKDB_IDENTITY_ATTRIBUTE": REGROUP_ATTRIBUTE},
+            capture_output=True,
+            timeout=PIPELINE_TIMEOUT_S,
+            check=True,
+        )
         rows, _, _ = read()
         truth = compute_marts(sim, identity_attribute=REGROUP_ATTRIBUTE, empty_text_is_null=True)
         regrouped = _to_marts({"hotjar__respondents": rows["hotjar__respondents"]})

@@ -45,6 +45,12 @@ if ! _meltano_ready; then
 fi
 
 export PATH="$MELTANO_VENV/bin:$PATH"
+# Meltano installs plugins with uv, which writes no bytecode unless asked; where
+# PYTHONDONTWRITEBYTECODE is set (many Docker images and CI machines set it) nothing
+# writes it later either, and every start of a plugin compiles its imports from
+# source: 3.8 s of CPU for `dbt --version`, 1.5 s with bytecode; target-postgres 1.6 s
+# and 0.6 s. uv's own switch, for every `meltano install` from here.
+export UV_COMPILE_BYTECODE=1
 # Belt and braces beside meltano.yml: no telemetry, no update check, even for
 # a project file someone edited.
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS=false

@@ -153,7 +153,8 @@ def _install(meltano: Path, missing: list[str], workdir: Path) -> None:
     proc = subprocess.run(
         [str(meltano), "install", *missing],
         cwd=REPO_ROOT,
-        env=base_env(workdir / "install.db"),
+        # Bytecode at install, as scripts/_meltano_env.sh asks (see there).
+        env={**base_env(workdir / "install.db"), "UV_COMPILE_BYTECODE": "1"},
         capture_output=True,
         text=True,
         timeout=600,

@@ -63,9 +63,7 @@ class Warehouse:
         raise NotImplementedError
 
     def present_tables(self) -> set[str]:
-        rows = self.query(
-            f"select table_name from information_schema.tables where table_schema = '{self.schema}'"
-        )
+        rows = self.query(f"select table_name from information_schema.tables where table_schema = '{self.schema}'")
         return {name for (name,) in rows}
 
     def counts(self) -> dict[str, int]:
@@ -84,9 +82,7 @@ class Warehouse:
             )
         }
         return {
-            mart: self.query(f"select count(*) from {self.models}.{mart}")[0][0]
-            for mart in MARTS
-            if mart in present
+            mart: self.query(f"select count(*) from {self.models}.{mart}")[0][0] for mart in MARTS if mart in present
         }
 
 
@@ -179,9 +175,7 @@ def report(wh: Warehouse, before: dict[str, int]) -> None:
         total = after.get(table, 0)
         new = total - before.get(table, 0)
         print(f"  {table:<18} {total:>7}  {new:>+12}")
-    dupes = wh.query(f"select count(*) - count(distinct id) from {wh.schema}.survey_responses")[0][
-        0
-    ]
+    dupes = wh.query(f"select count(*) - count(distinct id) from {wh.schema}.survey_responses")[0][0]
     print(f"  duplicate response ids: {dupes}")
 
     models = wh.model_counts()

@@ -17,10 +17,17 @@ import re
 import subprocess
 import time
 import typing as t
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import psycopg
+
     from hotjar_simulator import HotjarSimulator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +63,57 @@ PIPELINE_TIMEOUT_S = 300
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def pg_connect() -> psycopg.Connection:
+    """An autocommit connection to the tests' PostgreSQL server."""
+    import psycopg  # noqa: PLC0415 - only the tests that use PostgreSQL need it
+
+    return psycopg.connect(
+        host=PG_HOST,
+        port=PG_PORT,
+        user=PG_USER,
+        password=PG_PASSWORD or None,
+        dbname=PG_DATABASE,
+        connect_timeout=5,
+        autocommit=True,
+    )
+
+
+@contextlib.contextmanager
+def pg_schema_prefix(name: str) -> Iterator[str]:
+    """A fresh schema name (`<name>_<random>`) on the tests' server; afterwards every
+    schema whose name starts with it is dropped, so a scenario may make several
+    (`<prefix>_marts`, ...). Outside CI the test skips when the server is not
+    reachable; under CI=true it fails instead."""
+    try:
+        with pg_connect():
+            pass
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        reason = f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} as {PG_USER}/{PG_DATABASE}: {exc}"
+        if in_ci():
+            pytest.fail(f"{reason} (CI=true: the end-to-end tests must run)")
+        pytest.skip(reason)
+    prefix = f"{name}_{uuid.uuid4().hex[:12]}"
+    try:
+        yield prefix
+    finally:
+        with pg_connect() as con:
+            like = prefix.replace("_", "\\_") + "%"
+            for (schema,) in con.execute("select nspname from pg_namespace where nspname like %s", [like]).fetchall():
+                con.execute(f'drop schema if exists "{schema}" cascade')  # type: ignore[arg-type]
+
+
+def meltano_with(plugins: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Meltano, with these plugins' virtualenvs installed once and reused."""
+    executable = ensure_meltano()
+    install_plugins(executable, plugins, tmp_path_factory.mktemp("install"))
+    return executable
+
+
+def dbt_paths(workdir: Path) -> dict[str, str]:
+    """dbt's target/ and logs/ in a scenario's folder, not in the checkout's transform/."""
+    return {"DBT_TARGET_PATH": str(workdir / "dbt-target"), "DBT_LOG_PATH": str(workdir / "dbt-logs")}
 
 
 @contextlib.contextmanager

@@ -27,12 +27,10 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import duckdb
-import psycopg
 import pytest
 import yaml
 
@@ -49,9 +47,10 @@ from tests.e2e_helpers import (
     TABLES,
     Pipeline,
     add_responses_everywhere,
-    ensure_meltano,
-    in_ci,
-    install_plugins,
+    dbt_paths,
+    meltano_with,
+    pg_connect,
+    pg_schema_prefix,
 )
 from tests.reconcile_helpers import Deletions, delete_in_hotjar, minus, truth
 
@@ -228,18 +227,9 @@ def _run_scenario(
 
 @pytest.fixture(scope="module")
 def meltano(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    executable = ensure_meltano()
-    install_plugins(
-        executable,
-        ["tap-hotjar", "target-duckdb", "target-postgres", "dbt-duckdb", "dbt-postgres"],
-        tmp_path_factory.mktemp("analytics-install"),
+    return meltano_with(
+        ["tap-hotjar", "target-duckdb", "target-postgres", "dbt-duckdb", "dbt-postgres"], tmp_path_factory
     )
-    return executable
-
-
-def _dbt_paths(workdir: Path) -> dict[str, str]:
-    # dbt's target/ and logs/ per scenario, not in the checkout's transform/.
-    return {"DBT_TARGET_PATH": str(workdir / "dbt-target"), "DBT_LOG_PATH": str(workdir / "dbt-logs")}
 
 
 # ---------------------------------------------------------------- DuckDB
@@ -270,7 +260,7 @@ def duckdb_scenario(meltano: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             sim=sim,
             workdir=workdir,
             target_env={"TARGET_DUCKDB_PATH": str(db), "DBT_DUCKDB_PATH": str(db)},
-            extra_env=_dbt_paths(workdir),
+            extra_env=dbt_paths(workdir),
         )
         blocks = ("tap-hotjar", "target-duckdb", "dbt-duckdb:build")
         pipeline.target_env["HOTJAR_RECONCILE_DUCKDB_URL"] = f"duckdb://{db}"
@@ -305,34 +295,10 @@ def duckdb_scenario(meltano: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 # ------------------------------------------------------------ PostgreSQL
 
 
-def _pg_connect():  # type: ignore[no-untyped-def]
-    return psycopg.connect(
-        host=PG_HOST,
-        port=PG_PORT,
-        user=PG_USER,
-        password=PG_PASSWORD or None,
-        dbname=PG_DATABASE,
-        connect_timeout=5,
-        autocommit=True,
-    )
-
-
 @pytest.fixture(scope="module")
 def postgres_schemas() -> Iterator[tuple[str, str]]:
-    try:
-        with _pg_connect():
-            pass
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        reason = f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} as {PG_USER}/{PG_DATABASE}: {exc}"
-        if in_ci():
-            pytest.fail(f"{reason} (CI=true: the end-to-end tests must run)")
-        pytest.skip(reason)
-    raw = f"e2e_analytics_{uuid.uuid4().hex[:12]}"
-    models = f"{raw}_marts"
-    yield raw, models
-    with _pg_connect() as con:
-        for schema in (raw, models):
-            con.execute(f'drop schema if exists "{schema}" cascade')
+    with pg_schema_prefix("e2e_analytics") as raw:
+        yield raw, f"{raw}_marts"
 
 
 @pytest.fixture(scope="module")
@@ -343,7 +309,7 @@ def postgres_scenario(
     workdir = tmp_path_factory.mktemp("analytics-postgres")
 
     def read() -> tuple[dict[str, list[tuple]], int, int]:
-        with _pg_connect() as con:
+        with pg_connect() as con:
             rows = {
                 mart: con.execute(sql.format(schema=f'"{models}"')).fetchall()  # type: ignore[arg-type]
                 for mart, (_, sql) in MART_SQL.items()
@@ -355,7 +321,7 @@ def postgres_scenario(
 
     def timestamptz_recipe() -> None:
         sql = (REPO_ROOT / "scripts" / "postgres_timestamptz.sql").read_text()
-        with _pg_connect() as con:
+        with pg_connect() as con:
             con.execute("select set_config('tap_hotjar.schema', %s, false)", [raw])
             con.execute(sql)  # type: ignore[arg-type]
 
@@ -381,7 +347,7 @@ def postgres_scenario(
         target_env["PGPASSWORD"] = PG_PASSWORD
 
     def marked() -> dict[str, set[tuple]]:
-        with _pg_connect() as con:
+        with pg_connect() as con:
             return {t: set(con.execute(_MARKED_SQL[t].format(schema=f'"{raw}"')).fetchall()) for t in TABLES}  # type: ignore[arg-type]
 
     # No key properties: target-postgres then appends every record it receives.
@@ -393,7 +359,7 @@ def postgres_scenario(
             sim=sim,
             workdir=workdir,
             target_env=target_env,
-            extra_env={"TAP_HOTJAR_STREAM_MAPS": json.dumps(append_only), **_dbt_paths(workdir)},
+            extra_env={"TAP_HOTJAR_STREAM_MAPS": json.dumps(append_only), **dbt_paths(workdir)},
         )
         return _run_scenario(
             pipeline,

@@ -28,11 +28,9 @@ import os
 import re
 import subprocess
 import typing as t
-import uuid
 from dataclasses import dataclass
 
 import duckdb
-import psycopg
 import pytest
 import yaml
 
@@ -48,9 +46,10 @@ from tests.e2e_helpers import (
     PIPELINE_TIMEOUT_S,
     REPO_ROOT,
     Pipeline,
-    ensure_meltano,
-    in_ci,
-    install_plugins,
+    dbt_paths,
+    meltano_with,
+    pg_connect,
+    pg_schema_prefix,
 )
 from tests.test_analytics import MART_SQL, MARTS, _to_marts
 
@@ -130,18 +129,9 @@ def _build_package(adapter: str, project_dir: Path) -> tuple[int, ...]:
 
 @pytest.fixture(scope="module")
 def meltano(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    executable = ensure_meltano()
-    install_plugins(
-        executable,
-        ["tap-hotjar", "target-duckdb", "target-postgres", "dbt-duckdb", "dbt-postgres"],
-        tmp_path_factory.mktemp("dbt-package-install"),
+    return meltano_with(
+        ["tap-hotjar", "target-duckdb", "target-postgres", "dbt-duckdb", "dbt-postgres"], tmp_path_factory
     )
-    return executable
-
-
-def _own_dbt_paths(workdir: Path) -> dict[str, str]:
-    # Our own build's target/ and logs/ per scenario, not in the checkout's transform/.
-    return {"DBT_TARGET_PATH": str(workdir / "own-dbt-target"), "DBT_LOG_PATH": str(workdir / "own-dbt-logs")}
 
 
 # ---------------------------------------------------------------- DuckDB
@@ -159,7 +149,7 @@ def duckdb_built(meltano: Path, tmp_path_factory: pytest.TempPathFactory) -> Bui
             sim=sim,
             workdir=workdir,
             target_env={"TARGET_DUCKDB_PATH": str(warehouse), "DBT_DUCKDB_PATH": str(warehouse)},
-            extra_env=_own_dbt_paths(workdir),
+            extra_env=dbt_paths(workdir),
         ).run("tap-hotjar", "target-duckdb", "dbt-duckdb:build")
         truth = compute_marts(sim, identity_attribute=identity, empty_text_is_null=True)
 
@@ -200,42 +190,16 @@ def duckdb_built(meltano: Path, tmp_path_factory: pytest.TempPathFactory) -> Bui
 # ------------------------------------------------------------ PostgreSQL
 
 
-def _pg_connect() -> psycopg.Connection:
-    return psycopg.connect(
-        host=PG_HOST,
-        port=PG_PORT,
-        user=PG_USER,
-        password=PG_PASSWORD or None,
-        dbname=PG_DATABASE,
-        connect_timeout=5,
-        autocommit=True,
-    )
+@pytest.fixture(scope="module")
+def pg_prefix() -> Iterator[str]:
+    with pg_schema_prefix("e2e_dbtpkg") as prefix:
+        yield prefix
 
 
 @pytest.fixture(scope="module")
-def pg_schema_prefix() -> Iterator[str]:
-    try:
-        with _pg_connect():
-            pass
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        reason = f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} as {PG_USER}/{PG_DATABASE}: {exc}"
-        if in_ci():
-            pytest.fail(f"{reason} (CI=true: the end-to-end tests must run)")
-        pytest.skip(reason)
-    prefix = f"e2e_dbtpkg_{uuid.uuid4().hex[:12]}"
-    yield prefix
-    with _pg_connect() as con:
-        schemas = con.execute(
-            "select nspname from pg_namespace where nspname like %s", [prefix.replace("_", "\\_") + "%"]
-        ).fetchall()
-        for (schema,) in schemas:
-            con.execute(f'drop schema if exists "{schema}" cascade')  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="module")
-def postgres_built(meltano: Path, pg_schema_prefix: str, tmp_path_factory: pytest.TempPathFactory) -> Built:
+def postgres_built(meltano: Path, pg_prefix: str, tmp_path_factory: pytest.TempPathFactory) -> Built:
     workdir = tmp_path_factory.mktemp("dbt-package-postgres")
-    raw, own, package = f"{pg_schema_prefix}_raw", f"{pg_schema_prefix}_own", f"{pg_schema_prefix}_acme"
+    raw, own, package = f"{pg_prefix}_raw", f"{pg_prefix}_own", f"{pg_prefix}_acme"
     connection = {"HOST": PG_HOST, "PORT": str(PG_PORT), "USER": PG_USER, "PASSWORD": PG_PASSWORD}
     target_env = {f"TARGET_POSTGRES_{k}": v for k, v in connection.items()}
     target_env |= {f"DBT_POSTGRES_{k}": v for k, v in connection.items()}
@@ -247,9 +211,9 @@ def postgres_built(meltano: Path, pg_schema_prefix: str, tmp_path_factory: pytes
         "DBT_POSTGRES_SCHEMA": own,
     }
     with _simulator(seed=52) as sim:
-        Pipeline(
-            meltano=meltano, sim=sim, workdir=workdir, target_env=target_env, extra_env=_own_dbt_paths(workdir)
-        ).run("tap-hotjar", "target-postgres", "dbt-postgres:build")
+        Pipeline(meltano=meltano, sim=sim, workdir=workdir, target_env=target_env, extra_env=dbt_paths(workdir)).run(
+            "tap-hotjar", "target-postgres", "dbt-postgres:build"
+        )
         truth = compute_marts(sim)
 
     project = _write_dbt_project(
@@ -268,13 +232,13 @@ def postgres_built(meltano: Path, pg_schema_prefix: str, tmp_path_factory: pytes
     )
     summary = _build_package("postgres", project)
 
-    with _pg_connect() as con:
+    with pg_connect() as con:
         schemas = {
             r[0]
             for r in con.execute(
                 "select distinct table_schema from information_schema.tables"
                 " where table_schema like %s and table_name like 'hotjar\\_\\_%%'",
-                [pg_schema_prefix.replace("_", "\\_") + "%"],
+                [pg_prefix.replace("_", "\\_") + "%"],
             ).fetchall()
         }
         rows = {

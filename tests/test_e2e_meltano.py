@@ -18,12 +18,10 @@ import datetime as dt
 import hashlib
 import json
 import subprocess
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
-import psycopg
 import pytest
 import yaml
 
@@ -41,10 +39,10 @@ from tests.e2e_helpers import (
     Pipeline,
     Truth,
     add_responses_everywhere,
-    ensure_meltano,
     ground_truth,
-    in_ci,
-    install_plugins,
+    meltano_with,
+    pg_connect,
+    pg_schema_prefix,
 )
 
 if TYPE_CHECKING:
@@ -106,14 +104,7 @@ DUCKDB_TYPES = {
 
 @pytest.fixture(scope="module")
 def meltano(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Meltano plus the three plugin virtualenvs, installed once and reused."""
-    executable = ensure_meltano()
-    install_plugins(
-        executable,
-        ["tap-hotjar", "target-postgres", "target-duckdb"],
-        tmp_path_factory.mktemp("meltano-install"),
-    )
-    return executable
+    return meltano_with(["tap-hotjar", "target-postgres", "target-duckdb"], tmp_path_factory)
 
 
 def _simulator(seed: int) -> HotjarSimulator:
@@ -145,20 +136,8 @@ def _key_sql(table: str) -> str:
     return ", ".join(STREAM_KEYS[table])
 
 
-def _pg_connect():  # type: ignore[no-untyped-def]
-    return psycopg.connect(
-        host=PG_HOST,
-        port=PG_PORT,
-        user=PG_USER,
-        password=PG_PASSWORD or None,
-        dbname=PG_DATABASE,
-        connect_timeout=5,
-        autocommit=True,
-    )
-
-
 def _pg_snapshot(schema: str) -> Snapshot:
-    with _pg_connect() as con:
+    with pg_connect() as con:
         tables = {
             r[0]
             for r in con.execute("select table_name from information_schema.tables where table_schema = %s", [schema])
@@ -279,18 +258,8 @@ def _two_runs(pipeline: Pipeline, blocks: tuple[str, ...], snapshot, between=Non
 
 @pytest.fixture(scope="module")
 def postgres_schema() -> Iterator[str]:
-    try:
-        with _pg_connect():
-            pass
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        reason = f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} as {PG_USER}/{PG_DATABASE}: {exc}"
-        if in_ci():
-            pytest.fail(f"{reason} (CI=true: the end-to-end tests must run)")
-        pytest.skip(reason)
-    schema = f"e2e_hotjar_{uuid.uuid4().hex[:12]}"
-    yield schema
-    with _pg_connect() as con:
-        con.execute(f'drop schema if exists "{schema}" cascade')
+    with pg_schema_prefix("e2e_hotjar") as schema:  # and f"{schema}_batch"
+        yield schema
 
 
 def _postgres_env(schema: str) -> dict[str, str]:
@@ -331,13 +300,13 @@ def postgres_batch_runs(meltano: Path, postgres_schema: str, tmp_path_factory: p
             scenario.logs = [(workdir / f"run-{n}.log").read_text(errors="replace") for n in (1, 2)]
             return scenario
     finally:
-        with _pg_connect() as con:
+        with pg_connect() as con:
             con.execute(f'drop schema if exists "{schema}" cascade')
 
 
 def _apply_timestamptz_recipe(schema: str) -> None:
     sql = (REPO_ROOT / "scripts" / "postgres_timestamptz.sql").read_text()
-    with _pg_connect() as con:
+    with pg_connect() as con:
         con.execute("select set_config('tap_hotjar.schema', %s, false)", [schema])
         con.execute(sql)
 
@@ -453,7 +422,7 @@ def test_postgres_timestamps_are_the_api_instants(postgres_runs: Scenario, postg
         rid: dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
         for rid, created in postgres_runs.truth[1].response_created.items()
     }
-    with _pg_connect() as con:
+    with pg_connect() as con:
         stored = dict(con.execute(f'select id, created_time from "{postgres_schema}".survey_responses').fetchall())
     assert all(v.tzinfo is not None for v in stored.values())
     assert stored == expected

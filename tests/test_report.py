@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import psycopg
 import pytest
 
 from hotjar_simulator import HotjarSimulator
@@ -46,9 +45,11 @@ from tests.e2e_helpers import (
     PG_PORT,
     PG_USER,
     Pipeline,
-    ensure_meltano,
+    dbt_paths,
     in_ci,
-    install_plugins,
+    meltano_with,
+    pg_connect,
+    pg_schema_prefix,
 )
 
 if TYPE_CHECKING:
@@ -112,13 +113,8 @@ def sim() -> Iterator[Sim]:
 
 @pytest.fixture(scope="module")
 def meltano(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    executable = ensure_meltano()
-    install_plugins(
-        executable,
-        ["tap-hotjar", "target-duckdb", "target-postgres", "dbt-duckdb", "dbt-postgres", "hotjar-report"],
-        tmp_path_factory.mktemp("report-install"),
-    )
-    return executable
+    plugins = ["tap-hotjar", "target-duckdb", "target-postgres", "dbt-duckdb", "dbt-postgres", "hotjar-report"]
+    return meltano_with(plugins, tmp_path_factory)
 
 
 @dataclass
@@ -139,12 +135,8 @@ class Warehouse:
                 return con.execute(sql).fetchall()
             finally:
                 con.close()
-        with _pg_connect() as con:
+        with pg_connect() as con:
             return con.execute(sql).fetchall()  # type: ignore[arg-type]
-
-
-def _dbt_paths(workdir: Path) -> dict[str, str]:
-    return {"DBT_TARGET_PATH": str(workdir / "dbt-target"), "DBT_LOG_PATH": str(workdir / "dbt-logs")}
 
 
 @pytest.fixture(scope="module")
@@ -162,39 +154,16 @@ def duckdb_warehouse(meltano: Path, sim: Sim, tmp_path_factory: pytest.TempPathF
             "HOTJAR_REPORT_DUCKDB_URL": url,
             "HOTJAR_REPORT_OUT": str(report),
         },
-        extra_env=_dbt_paths(workdir),
+        extra_env=dbt_paths(workdir),
     )
     log = pipeline.run("hotjar-analytics-duckdb")
     return Warehouse("duckdb", url, "hotjar_analytics", report, log)
 
 
-def _pg_connect() -> psycopg.Connection:
-    return psycopg.connect(
-        host=PG_HOST,
-        port=PG_PORT,
-        user=PG_USER,
-        password=PG_PASSWORD or None,
-        dbname=PG_DATABASE,
-        connect_timeout=5,
-        autocommit=True,
-    )
-
-
 @pytest.fixture(scope="module")
 def postgres_schemas() -> Iterator[tuple[str, str]]:
-    try:
-        with _pg_connect():
-            pass
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        reason = f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} as {PG_USER}/{PG_DATABASE}: {exc}"
-        if in_ci():
-            pytest.fail(f"{reason} (CI=true: the end-to-end tests must run)")
-        pytest.skip(reason)
-    raw = f"e2e_report_{uuid.uuid4().hex[:12]}"
-    yield raw, f"{raw}_marts"
-    with _pg_connect() as con:
-        for schema in (raw, f"{raw}_marts"):
-            con.execute(f'drop schema if exists "{schema}" cascade')  # type: ignore[arg-type]
+    with pg_schema_prefix("e2e_report") as raw:
+        yield raw, f"{raw}_marts"
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +188,7 @@ def postgres_warehouse(
         "HOTJAR_REPORT_OUT": str(report),
         "PGPASSWORD": PG_PASSWORD,
     }
-    pipeline = Pipeline(meltano=meltano, sim=sim.sim, workdir=workdir, target_env=env, extra_env=_dbt_paths(workdir))
+    pipeline = Pipeline(meltano=meltano, sim=sim.sim, workdir=workdir, target_env=env, extra_env=dbt_paths(workdir))
     log = pipeline.run("hotjar-analytics-postgres")
     return Warehouse("postgres", _pg_url(), models, report, log)
 

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+# The PostgreSQL server of these machines (trust auth), for the benchmarks that load into it.
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "password": "", "database": "test"}
 
 
 def tap_executable() -> str:
@@ -143,6 +145,15 @@ def run_process(cmd: list[str], stdout: Path | str, stderr: Path | str, env: dic
 
 
 _HEAD = re.compile(rb'^\{"type":"(\w+)"(?:,"stream":"(\w+)")?')
+
+
+def psql(sql: str) -> None:
+    """One statement through psql; its output (a dropped schema's NOTICEs) kept out of the figures."""
+    subprocess.run(
+        ["psql", "-h", PG["host"], "-U", PG["user"], "-d", PG["database"], "-qc", sql],
+        check=True,
+        capture_output=True,
+    )
 
 
 def count_messages(path: Path | str) -> Counter:

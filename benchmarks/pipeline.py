@@ -39,15 +39,7 @@ ROOT = c.ROOT
 MELTANO = ROOT / ".meltano/meltano-venv/bin/meltano"
 TARGET_POSTGRES = ROOT / ".meltano/loaders/target-postgres/venv/bin/target-postgres"
 TARGET_DUCKDB = ROOT / ".meltano/loaders/target-duckdb/venv/bin/target-duckdb"
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "password": "", "database": "test"}
-
-
-def _psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", "-h", PG["host"], "-U", PG["user"], "-d", PG["database"], "-qc", sql],
-        check=True,
-        capture_output=True,
-    )
+PG = c.PG
 
 
 def _postgres_config(schema: str, *, first: bool) -> dict:
@@ -168,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                         steps.append(_timed(name, [*meltano, "run", *blocks], workdir, env=env))
         finally:
             for name in schemas:
-                _psql(f'drop schema if exists "{name}" cascade')
+                c.psql(f'drop schema if exists "{name}" cascade')
 
     names = list(dict.fromkeys(step["step"] for step in steps))
     wall = {name: c.median([s["wall"] for s in steps if s["step"] == name]) for name in names}

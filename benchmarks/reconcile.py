@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -50,7 +49,7 @@ TARGETS = {
     "postgres": ROOT / ".meltano/loaders/target-postgres/venv/bin/target-postgres",
     "duckdb": ROOT / ".meltano/loaders/target-duckdb/venv/bin/target-duckdb",
 }
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "password": "", "database": "test"}
+PG = c.PG
 
 
 class CountingConnection(Connection):
@@ -120,12 +119,6 @@ def _apply(url: str, layout: Layout, evidence_path: Path) -> dict:
         "marked": sum(outcome.removed.raw.values()),
         "left_alone": len(outcome.left_alone),
     }
-
-
-def _psql(sql: str) -> None:
-    # client_min_messages: a dropped schema's NOTICE (one line a table) is not a figure.
-    env = {**os.environ, "PGOPTIONS": "-c client_min_messages=warning"}
-    subprocess.run(["psql", "-h", PG["host"], "-U", PG["user"], "-d", PG["database"], "-qc", sql], check=True, env=env)
 
 
 def run_kind(kind: str, args: argparse.Namespace, workdir: Path) -> list[dict]:
@@ -200,7 +193,7 @@ def run_kind(kind: str, args: argparse.Namespace, workdir: Path) -> list[dict]:
             )
     finally:
         if kind == "postgres":
-            _psql(f'drop schema if exists "{schema}" cascade')
+            c.psql(f'drop schema if exists "{schema}" cascade')
     return rows
 
 

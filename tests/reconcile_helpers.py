@@ -34,6 +34,17 @@ def nothing() -> dict[str, set[tuple]]:
     return {table: set() for table in TABLES}
 
 
+def assert_nothing_changed(wh: Warehouse, evidence: Path, before: dict[str, set[tuple]], label: object) -> None:
+    """After a reconciliation run that did not finish: it left no evidence, so the apply
+    step refuses; nothing is marked deleted, and the raw tables were only ever added to."""
+    assert not evidence.exists(), label
+    applied = wh.reconcile(evidence)
+    assert applied.returncode == 1 and "no reconciliation evidence" in applied.stderr, label
+    assert wh.all_keys(deleted=True) == nothing(), label
+    live = wh.all_keys()
+    assert all(before[table] <= live[table] for table in TABLES), label
+
+
 class Deletions(t.NamedTuple):
     site: int
     survey: str  # some of its responses deleted (first, middle and last page)

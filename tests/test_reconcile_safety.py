@@ -19,7 +19,14 @@ import json
 import typing as t
 
 from tests.e2e_helpers import TABLES
-from tests.reconcile_helpers import PAGE, delete_in_hotjar, minus, nothing, reconcile_config, truth
+from tests.reconcile_helpers import (
+    PAGE,
+    assert_nothing_changed,
+    delete_in_hotjar,
+    minus,
+    reconcile_config,
+    truth,
+)
 from tests.test_reliability import FAST, FaultSimulator, error_reply, garbled_reply, patched_command
 
 if t.TYPE_CHECKING:
@@ -146,10 +153,5 @@ def test_a_run_that_fails_writes_no_evidence_and_nothing_changes(wh: Warehouse, 
         assert run.tap_returncode == 1, name
         last = [line for line in run.tap_stderr.splitlines() if line.strip()][-1]
         assert last.startswith("tap-hotjar: error:") and survey in last, (name, last)
-        assert not evidence.exists(), name
-        applied = wh.reconcile(evidence)
-        assert applied.returncode == 1 and "no reconciliation evidence" in applied.stderr, name
-        assert wh.all_keys(deleted=True) == nothing(), name
-        live = wh.all_keys()
-        assert all(before[table] <= live[table] for table in TABLES), name  # only ever added to
+        assert_nothing_changed(wh, evidence, before, name)
     sim.arm()

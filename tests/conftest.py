@@ -153,24 +153,20 @@ def rsim():
 
 
 @pytest.fixture(scope="session")
-def loaders(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """target-postgres and target-duckdb, installed by Meltano as meltano.yml pins them."""
-    from tests.e2e_helpers import ensure_meltano, install_plugins  # noqa: PLC0415
+def meltano(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Meltano's executable, with every plugin the tests run (the tap, both loaders, the dbt
+    and report utilities) installed as meltano.yml pins them: once on a machine, reused after."""
+    from tests.e2e_helpers import PLUGIN_VENVS, ensure_meltano, install_plugins  # noqa: PLC0415
 
-    install_plugins(ensure_meltano(), ["target-postgres", "target-duckdb"], tmp_path_factory.mktemp("install"))
-
-
-@pytest.fixture(scope="session")
-def dbt_utilities(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """The dbt-duckdb and dbt-postgres utilities, installed by Meltano as meltano.yml pins them."""
-    from tests.e2e_helpers import ensure_meltano, install_plugins  # noqa: PLC0415
-
-    install_plugins(ensure_meltano(), ["dbt-duckdb", "dbt-postgres"], tmp_path_factory.mktemp("install-dbt"))
+    executable = ensure_meltano()
+    install_plugins(executable, PLUGIN_VENVS, tmp_path_factory.mktemp("install"))
+    return executable
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
-def wh(request: pytest.FixtureRequest, loaders: None, tmp_path: Path):
-    """An empty warehouse of each kind: a DuckDB file, or fresh PostgreSQL schemas (dropped after)."""
+def wh(request: pytest.FixtureRequest, meltano: Path, tmp_path: Path):
+    """An empty warehouse of each kind: a DuckDB file, or fresh PostgreSQL schemas (dropped after);
+    the loaders (and dbt) installed."""
     from tests.warehouses import warehouse  # noqa: PLC0415
 
     with warehouse(request.param, tmp_path / request.param) as w:

@@ -104,11 +104,16 @@ def pg_schema_prefix(name: str) -> Iterator[str]:
                 con.execute(f'drop schema if exists "{schema}" cascade')  # type: ignore[arg-type]
 
 
-def meltano_with(plugins: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Meltano, with these plugins' virtualenvs installed once and reused."""
-    executable = ensure_meltano()
-    install_plugins(executable, plugins, tmp_path_factory.mktemp("install"))
-    return executable
+def run_checked(args: list[str], *, cwd: Path, env: dict[str, str]) -> str:
+    """Run a command to its end; its output (stdout, then stderr), or a failed assertion with its tail."""
+    proc = subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=PIPELINE_TIMEOUT_S, check=False
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, (
+        f"{Path(args[0]).name} {' '.join(args[1:])} exited {proc.returncode}:\n{output[-6000:]}"
+    )
+    return output
 
 
 def dbt_paths(workdir: Path) -> dict[str, str]:
@@ -187,22 +192,25 @@ def base_env(system_db: Path) -> dict[str, str]:
     return env
 
 
-def install_plugins(meltano: Path, plugins: list[str], workdir: Path) -> None:
+# The plugins of meltano.yml the tests run, and where Meltano puts each one's virtualenv.
+PLUGIN_VENVS = {
+    "tap-hotjar": REPO_ROOT / ".meltano/extractors/tap-hotjar/venv",
+    "target-postgres": REPO_ROOT / ".meltano/loaders/target-postgres/venv",
+    "target-duckdb": REPO_ROOT / ".meltano/loaders/target-duckdb/venv",
+    "dbt-duckdb": REPO_ROOT / ".meltano/utilities/dbt-duckdb/venv",
+    "dbt-postgres": REPO_ROOT / ".meltano/utilities/dbt-postgres/venv",
+    "hotjar-report": REPO_ROOT / ".meltano/utilities/hotjar-report/venv",
+}
+
+
+def install_plugins(meltano: Path, plugins: t.Iterable[str], workdir: Path) -> None:
     """Install the plugins whose virtualenv is missing; keep existing ones.
 
     `meltano run` re-installs a plugin by itself when its pip_url changed, so an
     existing virtualenv is always safe to reuse.
     """
-    venv_dirs = {
-        "tap-hotjar": REPO_ROOT / ".meltano/extractors/tap-hotjar/venv",
-        "target-postgres": REPO_ROOT / ".meltano/loaders/target-postgres/venv",
-        "target-duckdb": REPO_ROOT / ".meltano/loaders/target-duckdb/venv",
-        "dbt-duckdb": REPO_ROOT / ".meltano/utilities/dbt-duckdb/venv",
-        "dbt-postgres": REPO_ROOT / ".meltano/utilities/dbt-postgres/venv",
-        "hotjar-report": REPO_ROOT / ".meltano/utilities/hotjar-report/venv",
-    }
     with install_lock():
-        missing = [p for p in plugins if not (venv_dirs[p] / "bin").is_dir()]
+        missing = [p for p in plugins if not (PLUGIN_VENVS[p] / "bin").is_dir()]
         if missing:
             _install(meltano, missing, workdir)
 

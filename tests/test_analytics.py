@@ -48,7 +48,6 @@ from tests.e2e_helpers import (
     Pipeline,
     add_responses_everywhere,
     dbt_paths,
-    meltano_with,
     pg_connect,
     pg_schema_prefix,
 )
@@ -223,13 +222,6 @@ def _run_scenario(
     scenario.marked = read_marked()
     scenario.nightly_state = (nightly, pipeline.state(nightly_state_id))
     return scenario
-
-
-@pytest.fixture(scope="module")
-def meltano(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return meltano_with(
-        ["tap-hotjar", "target-duckdb", "target-postgres", "dbt-duckdb", "dbt-postgres"], tmp_path_factory
-    )
 
 
 # ---------------------------------------------------------------- DuckDB

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import typing as t
 from dataclasses import dataclass
 
@@ -43,13 +42,12 @@ from tests.e2e_helpers import (
     PG_PASSWORD,
     PG_PORT,
     PG_USER,
-    PIPELINE_TIMEOUT_S,
     REPO_ROOT,
     Pipeline,
     dbt_paths,
-    meltano_with,
     pg_connect,
     pg_schema_prefix,
+    run_checked,
 )
 from tests.test_analytics import MART_SQL, MARTS, _to_marts
 
@@ -103,18 +101,8 @@ def _dbt(adapter: str, project_dir: Path, *args: str) -> str:
     # HOTJAR_IDENTITY_ATTRIBUTE, the fallbacks of the vars under test.
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
     env |= {"DBT_USE_COLORS": "false", "NO_COLOR": "1"}
-    proc = subprocess.run(
-        [str(DBT[adapter]), *args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)],
-        cwd=project_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=PIPELINE_TIMEOUT_S,
-        check=False,
-    )
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"dbt {' '.join(args)} exited {proc.returncode}:\n{output[-6000:]}"
-    return output
+    command = [str(DBT[adapter]), *args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+    return run_checked(command, cwd=project_dir, env=env)
 
 
 def _build_package(adapter: str, project_dir: Path) -> tuple[int, ...]:
@@ -125,13 +113,6 @@ def _build_package(adapter: str, project_dir: Path) -> tuple[int, ...]:
     found = _DONE.findall(log)
     assert found, f"no dbt summary line:\n{log[-3000:]}"
     return tuple(int(x) for x in found[-1])
-
-
-@pytest.fixture(scope="module")
-def meltano(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return meltano_with(
-        ["tap-hotjar", "target-duckdb", "target-postgres", "dbt-duckdb", "dbt-postgres"], tmp_path_factory
-    )
 
 
 # ---------------------------------------------------------------- DuckDB

@@ -40,7 +40,6 @@ from tests.e2e_helpers import (
     Truth,
     add_responses_everywhere,
     ground_truth,
-    meltano_with,
     pg_connect,
     pg_schema_prefix,
 )
@@ -100,11 +99,6 @@ DUCKDB_TYPES = {
 
 
 # ------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def meltano(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return meltano_with(["tap-hotjar", "target-postgres", "target-duckdb"], tmp_path_factory)
 
 
 def _simulator(seed: int) -> HotjarSimulator:

@@ -139,7 +139,7 @@ def _row_counts(wh: Warehouse) -> dict[tuple[str, str], int]:
 
 
 def test_erasure_removes_the_subjects_from_every_table_and_nothing_else(
-    wh: Warehouse, people: HotjarSimulator, dbt_utilities: None, tmp_path: Path
+    wh: Warehouse, people: HotjarSimulator, meltano: Path, tmp_path: Path
 ):
     sim = people
     s = choose_subjects(sim)

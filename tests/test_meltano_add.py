@@ -28,11 +28,11 @@ import yaml
 from hotjar_simulator import HotjarSimulator
 from tests.e2e_helpers import (
     _SCRUBBED_PREFIXES,
-    PIPELINE_TIMEOUT_S,
     REPO_ROOT,
     STREAM_KEYS,
     ensure_meltano,
     ground_truth,
+    run_checked,
 )
 from tests.plugin_definitions import HUB_FILE, REPO_URL, differences, hub_definition, project_plugin
 
@@ -59,18 +59,7 @@ class FreshProject:
         return env
 
     def meltano_run(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
-        proc = subprocess.run(
-            [str(self.meltano), *args],
-            cwd=cwd or self.root,
-            env=self.env(env),
-            capture_output=True,
-            text=True,
-            timeout=PIPELINE_TIMEOUT_S,
-            check=False,
-        )
-        output = proc.stdout + proc.stderr
-        assert proc.returncode == 0, f"meltano {' '.join(args)} exited {proc.returncode}:\n{output[-6000:]}"
-        return output
+        return run_checked([str(self.meltano), *args], cwd=cwd or self.root, env=self.env(env))
 
     @property
     def project_file(self) -> Path:

@@ -47,7 +47,6 @@ from tests.e2e_helpers import (
     Pipeline,
     dbt_paths,
     in_ci,
-    meltano_with,
     pg_connect,
     pg_schema_prefix,
 )
@@ -109,12 +108,6 @@ def sim() -> Iterator[Sim]:
         simulator.add_responses(site_id, survey["id"], BURST)
         question = next(q for q in survey["questions"] if q["type"] == "nps")
         yield Sim(simulator, survey["id"], question["id"])
-
-
-@pytest.fixture(scope="module")
-def meltano(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    plugins = ["tap-hotjar", "target-duckdb", "target-postgres", "dbt-duckdb", "dbt-postgres", "hotjar-report"]
-    return meltano_with(plugins, tmp_path_factory)
 
 
 @dataclass

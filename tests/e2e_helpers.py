@@ -116,6 +116,18 @@ def run_checked(args: list[str], *, cwd: Path, env: dict[str, str]) -> str:
     return output
 
 
+def postgres_env(raw: str, models: str | None = None) -> dict[str, str]:
+    """Meltano's settings (as variables) for target-postgres to load the tests' server's schema
+    `raw`, and, given `models`, for dbt-postgres to build from it into schema `models`."""
+    connection = {"HOST": PG_HOST, "PORT": str(PG_PORT), "USER": PG_USER, "PASSWORD": PG_PASSWORD}
+    env = {f"TARGET_POSTGRES_{k}": v for k, v in connection.items()}
+    env |= {"TARGET_POSTGRES_DATABASE": PG_DATABASE, "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": raw}
+    if models is not None:
+        env |= {f"DBT_POSTGRES_{k}": v for k, v in connection.items()}
+        env |= {"DBT_POSTGRES_DBNAME": PG_DATABASE, "DBT_POSTGRES_SOURCE_SCHEMA": raw, "DBT_POSTGRES_SCHEMA": models}
+    return env
+
+
 def dbt_paths(workdir: Path) -> dict[str, str]:
     """dbt's target/ and logs/ in a scenario's folder, not in the checkout's transform/."""
     return {"DBT_TARGET_PATH": str(workdir / "dbt-target"), "DBT_LOG_PATH": str(workdir / "dbt-logs")}

@@ -50,6 +50,7 @@ from tests.e2e_helpers import (
     dbt_paths,
     pg_connect,
     pg_schema_prefix,
+    postgres_env,
 )
 from tests.reconcile_helpers import Deletions, delete_in_hotjar, minus, truth
 
@@ -317,20 +318,8 @@ def postgres_scenario(
             con.execute("select set_config('tap_hotjar.schema', %s, false)", [raw])
             con.execute(sql)  # type: ignore[arg-type]
 
-    connection = {
-        "HOST": PG_HOST,
-        "PORT": str(PG_PORT),
-        "USER": PG_USER,
-        "PASSWORD": PG_PASSWORD,
-    }
-    target_env = {f"TARGET_POSTGRES_{k}": v for k, v in connection.items()}
-    target_env |= {f"DBT_POSTGRES_{k}": v for k, v in connection.items()}
+    target_env = postgres_env(raw, models)
     target_env |= {
-        "TARGET_POSTGRES_DATABASE": PG_DATABASE,
-        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": raw,
-        "DBT_POSTGRES_DBNAME": PG_DATABASE,
-        "DBT_POSTGRES_SOURCE_SCHEMA": raw,
-        "DBT_POSTGRES_SCHEMA": models,
         "HOTJAR_RECONCILE_POSTGRES_URL": f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DATABASE}",
         "HOTJAR_RECONCILE_RAW_SCHEMA": raw,
         "HOTJAR_RECONCILE_MODELS_SCHEMA": models,

@@ -47,6 +47,7 @@ from tests.e2e_helpers import (
     dbt_paths,
     pg_connect,
     pg_schema_prefix,
+    postgres_env,
     run_checked,
 )
 from tests.test_analytics import MART_SQL, MARTS, _to_marts
@@ -181,16 +182,7 @@ def pg_prefix() -> Iterator[str]:
 def postgres_built(meltano: Path, pg_prefix: str, tmp_path_factory: pytest.TempPathFactory) -> Built:
     workdir = tmp_path_factory.mktemp("dbt-package-postgres")
     raw, own, package = f"{pg_prefix}_raw", f"{pg_prefix}_own", f"{pg_prefix}_acme"
-    connection = {"HOST": PG_HOST, "PORT": str(PG_PORT), "USER": PG_USER, "PASSWORD": PG_PASSWORD}
-    target_env = {f"TARGET_POSTGRES_{k}": v for k, v in connection.items()}
-    target_env |= {f"DBT_POSTGRES_{k}": v for k, v in connection.items()}
-    target_env |= {
-        "TARGET_POSTGRES_DATABASE": PG_DATABASE,
-        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": raw,
-        "DBT_POSTGRES_DBNAME": PG_DATABASE,
-        "DBT_POSTGRES_SOURCE_SCHEMA": raw,
-        "DBT_POSTGRES_SCHEMA": own,
-    }
+    target_env = postgres_env(raw, own)
     with _simulator(seed=52) as sim:
         Pipeline(meltano=meltano, sim=sim, workdir=workdir, target_env=target_env, extra_env=dbt_paths(workdir)).run(
             "tap-hotjar", "target-postgres", "dbt-postgres:build"

@@ -28,11 +28,6 @@ import yaml
 from hotjar_simulator import HotjarSimulator
 from tests.e2e_helpers import (
     EMAIL_RE,
-    PG_DATABASE,
-    PG_HOST,
-    PG_PASSWORD,
-    PG_PORT,
-    PG_USER,
     REPO_ROOT,
     STREAM_KEYS,
     TABLES,
@@ -42,6 +37,7 @@ from tests.e2e_helpers import (
     ground_truth,
     pg_connect,
     pg_schema_prefix,
+    postgres_env,
 )
 
 if TYPE_CHECKING:
@@ -256,22 +252,11 @@ def postgres_schema() -> Iterator[str]:
         yield schema
 
 
-def _postgres_env(schema: str) -> dict[str, str]:
-    return {
-        "TARGET_POSTGRES_HOST": PG_HOST,
-        "TARGET_POSTGRES_PORT": str(PG_PORT),
-        "TARGET_POSTGRES_USER": PG_USER,
-        "TARGET_POSTGRES_PASSWORD": PG_PASSWORD,
-        "TARGET_POSTGRES_DATABASE": PG_DATABASE,
-        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
-    }
-
-
 @pytest.fixture(scope="module")
 def postgres_runs(meltano: Path, postgres_schema: str, tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     workdir = tmp_path_factory.mktemp("e2e-postgres")
     with _simulator(seed=11) as sim:
-        pipeline = Pipeline(meltano=meltano, sim=sim, workdir=workdir, target_env=_postgres_env(postgres_schema))
+        pipeline = Pipeline(meltano=meltano, sim=sim, workdir=workdir, target_env=postgres_env(postgres_schema))
         # Between the runs, the README's one-time timestamptz recipe: the second,
         # incremental run must load into the converted columns as well.
         return _two_runs(
@@ -289,7 +274,7 @@ def postgres_batch_runs(meltano: Path, postgres_schema: str, tmp_path_factory: p
     workdir = tmp_path_factory.mktemp("e2e-postgres-batch")
     try:
         with _simulator(seed=13) as sim:
-            pipeline = Pipeline(meltano=meltano, sim=sim, workdir=workdir, target_env=_postgres_env(schema))
+            pipeline = Pipeline(meltano=meltano, sim=sim, workdir=workdir, target_env=postgres_env(schema))
             scenario = _two_runs(pipeline, ("tap-hotjar--batch", "target-postgres"), lambda: _pg_snapshot(schema))
             scenario.logs = [(workdir / f"run-{n}.log").read_text(errors="replace") for n in (1, 2)]
             return scenario

@@ -49,6 +49,7 @@ from tests.e2e_helpers import (
     in_ci,
     pg_connect,
     pg_schema_prefix,
+    postgres_env,
 )
 
 if TYPE_CHECKING:
@@ -166,15 +167,8 @@ def postgres_warehouse(
     raw, models = postgres_schemas
     workdir = tmp_path_factory.mktemp("report-postgres")
     report = workdir / "report.html"
-    connection = {"HOST": PG_HOST, "PORT": str(PG_PORT), "USER": PG_USER, "PASSWORD": PG_PASSWORD}
-    env = {f"TARGET_POSTGRES_{k}": v for k, v in connection.items()}
-    env |= {f"DBT_POSTGRES_{k}": v for k, v in connection.items()}
+    env = postgres_env(raw, models)
     env |= {
-        "TARGET_POSTGRES_DATABASE": PG_DATABASE,
-        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": raw,
-        "DBT_POSTGRES_DBNAME": PG_DATABASE,
-        "DBT_POSTGRES_SOURCE_SCHEMA": raw,
-        "DBT_POSTGRES_SCHEMA": models,
         # The report utility's settings; its password setting is libpq's PGPASSWORD.
         "HOTJAR_REPORT_POSTGRES_URL": _pg_url(),
         "HOTJAR_REPORT_SCHEMA": models,

@@ -41,11 +41,6 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value or default
 
 
-def _models_default() -> str:
-    # From the environment, as Meltano exports the utility's settings.
-    return _env("MODELS_SCHEMA", MODELS_SCHEMA) or MODELS_SCHEMA
-
-
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -60,7 +55,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--warehouse", default=_env("WAREHOUSE"), help=f"{URL_FORMS} (or ${ENV_PREFIX}WAREHOUSE)")
     p.add_argument("--evidence", default=_env("EVIDENCE"), help=f"the run's evidence file (or ${ENV_PREFIX}EVIDENCE)")
-    add_layout_options(p, raw_default=_env("RAW_SCHEMA", RAW_SCHEMA) or RAW_SCHEMA, models_default=_models_default())
+    # Defaults from the environment, as Meltano exports the utility's settings.
+    add_layout_options(
+        p,
+        raw_default=_env("RAW_SCHEMA", RAW_SCHEMA) or RAW_SCHEMA,
+        models_default=_env("MODELS_SCHEMA", MODELS_SCHEMA) or MODELS_SCHEMA,
+    )
     p.add_argument(
         "--hard-delete",
         action="store_true",
@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     evidence_path = Path(args.evidence)
     applied_path = evidence_path.with_name(evidence_path.name + APPLIED_SUFFIX)
-    layout = layout_from(args, models_default=_models_default())
+    layout = layout_from(args)
     try:
         if not evidence_path.exists() and applied_path.exists():
             _say(f"Nothing to apply: the evidence at {evidence_path} was applied already ({applied_path.name}).")

@@ -75,11 +75,14 @@ def add_layout_options(group: t.Any, *, raw_default: str = RAW_SCHEMA, models_de
         metavar="SCHEMA",
         help=f"schema of the dbt models, several comma-separated or repeated (default {models_default}); 'none': none",
     )
+    # Not the option's own default: argparse appends the values given to an "append"
+    # option's default list instead of replacing it.
+    group.set_defaults(models_schema_default=models_default)
 
 
-def layout_from(args: t.Any, *, models_default: str = MODELS_SCHEMA) -> Layout:
+def layout_from(args: t.Any) -> Layout:
     """The Layout that add_layout_options' options describe."""
-    return Layout.from_options(args.raw_schema, args.models_schema or [models_default])
+    return Layout.from_options(args.raw_schema, args.models_schema or [args.models_schema_default])
 
 
 class Catalog:
